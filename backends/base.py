@@ -1,0 +1,314 @@
+"""The common HE interface: what a CKKS library must offer the trainer.
+
+A backend adapter subclasses :class:`CKKSBackend` and implements the ``_``-prefixed
+primitives on its own ciphertext objects. The public methods here do the bookkeeping
+once for every library: they count operations, track each ciphertext's level, and
+refuse what a real deployment could not do (a rotation without a generated key, a
+multiplication past the depth the keys were made for). The trainer only ever calls
+the public methods, so it never needs to know which library is underneath.
+
+Roles: a *client* instance is created with parameters, generates keys, encrypts and
+decrypts. A *server* instance is built by :meth:`CKKSBackend.server_from_bytes` from
+the bytes the client publishes (context and evaluation keys, no secret key) and
+evaluates on ciphertexts deserialized from bytes.
+"""
+from __future__ import annotations
+
+import abc
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Sequence
+
+import numpy as np
+
+
+class BackendError(RuntimeError):
+    """A backend cannot do what was asked (missing library, bad parameters)."""
+
+
+class ParameterError(BackendError, ValueError):
+    """Parameters refused before anything is encrypted (security, depth, ring)."""
+
+
+class DepthExceeded(BackendError):
+    """A multiplication would go past the depth the keys were generated for."""
+
+
+class MissingRotationKey(BackendError):
+    """A rotation by a step whose Galois key was not generated."""
+
+
+class NoSecretKey(BackendError):
+    """Decryption or key generation asked of a server-side object."""
+
+
+@dataclass
+class Ciphertext:
+    """A library ciphertext plus the level bookkeeping the interface keeps for it.
+
+    ``level`` is the number of multiplicative levels consumed since encryption at
+    level 0; the adapter's own object is in ``raw``.
+    """
+
+    raw: Any
+    level: int
+
+
+@dataclass
+class OpCounts:
+    """Operation counters kept by the interface (never by the adapters)."""
+
+    counts: Counter = field(default_factory=Counter)
+
+    KINDS: ClassVar[tuple[str, ...]] = (
+        "ct_mult", "pt_mult", "scalar_mult", "add", "rotation", "rescale",
+        "bootstrap", "encrypt", "decrypt",
+    )
+
+    def snapshot(self) -> dict[str, int]:
+        return {k: int(self.counts.get(k, 0)) for k in self.KINDS}
+
+    def since(self, before: dict[str, int]) -> dict[str, int]:
+        now = self.snapshot()
+        return {k: now[k] - before.get(k, 0) for k in self.KINDS}
+
+
+class CKKSBackend(abc.ABC):
+    """Base class of every CKKS adapter. See the module docstring for the roles.
+
+    Subclasses set ``library`` and ``PARAMS_SCHEMA`` (a JSON schema of their config
+    keys, with defaults) and implement the abstract ``_`` methods.
+    """
+
+    library: ClassVar[str] = "abstract"
+    mode: ClassVar[str] = "encrypted"  # or "exact" (plaintext reference)
+    PARAMS_SCHEMA: ClassVar[dict] = {"type": "object", "properties": {}}
+
+    def __init__(self, **params: Any) -> None:
+        self.params = dict(params)
+        self.ops = OpCounts()
+        self.depth: int | None = None
+        self.rotation_steps: frozenset[int] = frozenset()
+        self.is_server = False
+
+    # ---------------------------------------------------------------- properties
+    @property
+    @abc.abstractmethod
+    def slots(self) -> int:
+        """Number of CKKS slots of one ciphertext."""
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters for the report: ring, slots, scale, depth, security."""
+        return {"library": self.library, "mode": self.mode, "slots": self.slots,
+                "depth": self.depth}
+
+    def max_depth(self) -> int:
+        """Largest multiplicative depth these parameters can hold (before keygen)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- client side
+    def keygen(self, depth: int, rotation_steps: Iterable[int]) -> None:
+        """Create the secret key and the evaluation keys the trainer declared.
+
+        Refuses, before anything is encrypted, a depth the parameters cannot hold.
+        """
+        steps = frozenset(self.normalize_step(int(k)) for k in rotation_steps) - {0}
+        limit = self.max_depth()
+        if depth > limit:
+            raise ParameterError(
+                f"{self.library}: the trainer needs multiplicative depth {depth}, but "
+                f"these parameters ({self._param_summary()}) hold at most {limit} levels; "
+                "use a larger ring, fewer iterations or a larger modulus budget")
+        self.depth = int(depth)
+        self.rotation_steps = steps
+        self._keygen(self.depth, sorted(steps))
+
+    def encrypt(self, values: np.ndarray) -> Ciphertext:
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (self.slots,):
+            raise ValueError(f"encrypt expects {self.slots} slot values, got shape {values.shape}")
+        self._require_client("encrypt")
+        self.ops.counts["encrypt"] += 1
+        return Ciphertext(self._encrypt(values), 0)
+
+    def decrypt(self, ct: Ciphertext) -> np.ndarray:
+        self._require_client("decrypt")
+        self.ops.counts["decrypt"] += 1
+        return np.asarray(self._decrypt(ct), dtype=np.float64)[: self.slots]
+
+    def public_bytes(self) -> bytes:
+        """Context and evaluation keys (relinearisation, rotation), no secret key."""
+        self._require_client("export the public context")
+        return self._public_bytes()
+
+    @classmethod
+    def server_from_bytes(cls, data: bytes, depth: int, rotation_steps: Iterable[int],
+                          **params: Any) -> "CKKSBackend":
+        """Build the evaluating side from the client's published bytes only."""
+        server = cls(**params)
+        server.is_server = True
+        server.depth = int(depth)
+        server.rotation_steps = frozenset(server.normalize_step(int(k)) for k in rotation_steps) - {0}
+        server._load_public(data)
+        return server
+
+    # ---------------------------------------------------------------- serialization
+    def serialize(self, ct: Ciphertext) -> bytes:
+        return self._serialize(ct)
+
+    def deserialize(self, data: bytes, level: int) -> Ciphertext:
+        """Load a ciphertext; ``level`` is public metadata sent alongside it."""
+        return Ciphertext(self._deserialize(data), int(level))
+
+    # ---------------------------------------------------------------- evaluation
+    def add(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
+        self.ops.counts["add"] += 1
+        return Ciphertext(self._add(a, b), max(a.level, b.level))
+
+    def sub(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
+        self.ops.counts["add"] += 1
+        return Ciphertext(self._sub(a, b), max(a.level, b.level))
+
+    def add_plain(self, a: Ciphertext, values: np.ndarray | float) -> Ciphertext:
+        self.ops.counts["add"] += 1
+        return Ciphertext(self._add_plain(a, self._as_slots(values)), a.level)
+
+    def mul(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
+        """Ciphertext x ciphertext, relinearised and rescaled (one level)."""
+        level = self._next_level(max(a.level, b.level), "ciphertext multiplication")
+        self.ops.counts["ct_mult"] += 1
+        self.ops.counts["rescale"] += 1
+        return Ciphertext(self._mul(a, b), level)
+
+    def mul_plain(self, a: Ciphertext, values: np.ndarray) -> Ciphertext:
+        """Ciphertext x plaintext slot vector (e.g. a 0/1 mask), rescaled (one level)."""
+        level = self._next_level(a.level, "plaintext multiplication")
+        self.ops.counts["pt_mult"] += 1
+        self.ops.counts["rescale"] += 1
+        return Ciphertext(self._mul_plain(a, self._as_slots(values)), level)
+
+    def mul_scalar(self, a: Ciphertext, value: float) -> Ciphertext:
+        """Ciphertext x real constant, rescaled (one level)."""
+        level = self._next_level(a.level, "scalar multiplication")
+        self.ops.counts["scalar_mult"] += 1
+        self.ops.counts["rescale"] += 1
+        return Ciphertext(self._mul_scalar(a, float(value)), level)
+
+    def rotate(self, a: Ciphertext, step: int) -> Ciphertext:
+        """Cyclic left rotation of the slot vector by ``step`` (negative = right)."""
+        step = self.normalize_step(step)
+        if step == 0:
+            return a
+        self._check_key(step)
+        self.ops.counts["rotation"] += 1
+        return Ciphertext(self._rotate(a, step), a.level)
+
+    def rotate_many(self, a: Ciphertext, steps: Sequence[int]) -> list[Ciphertext]:
+        """Several rotations of one ciphertext; adapters may hoist the shared work."""
+        norm = [self.normalize_step(s) for s in steps]
+        for s in norm:
+            if s:
+                self._check_key(s)
+        self.ops.counts["rotation"] += sum(1 for s in norm if s)
+        raws = self._rotate_many(a, [s for s in norm if s])
+        it = iter(raws)
+        return [a if s == 0 else Ciphertext(next(it), a.level) for s in norm]
+
+    def add_many(self, cts: Sequence[Ciphertext]) -> Ciphertext:
+        """Sum of several ciphertexts."""
+        if not cts:
+            raise ValueError("add_many needs at least one ciphertext")
+        total = cts[0]
+        for ct in cts[1:]:
+            total = self.add(total, ct)
+        return total
+
+    def level(self, ct: Ciphertext) -> int:
+        return ct.level
+
+    # ---------------------------------------------------------------- helpers
+    def normalize_step(self, step: int) -> int:
+        """Map a rotation step into (-slots/2, slots/2] so k and k - slots share a key."""
+        s = int(step) % self.slots
+        return s - self.slots if s > self.slots // 2 else s
+
+    def _check_key(self, step: int) -> None:
+        if step not in self.rotation_steps:
+            raise MissingRotationKey(
+                f"{self.library}: no rotation key for step {step}; the trainer declared "
+                f"{sorted(self.rotation_steps)}")
+
+    def _next_level(self, level: int, what: str) -> int:
+        if self.depth is None:
+            raise BackendError(f"{self.library}: keys not generated (call keygen first)")
+        if level + 1 > self.depth:
+            raise DepthExceeded(
+                f"{self.library}: {what} at level {level} would exceed the declared "
+                f"depth {self.depth}")
+        return level + 1
+
+    def _as_slots(self, values: np.ndarray | float) -> np.ndarray:
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.ndim == 0:
+            return np.full(self.slots, float(arr))
+        if arr.shape != (self.slots,):
+            raise ValueError(f"plaintext must have {self.slots} slots, got shape {arr.shape}")
+        return arr
+
+    def _require_client(self, what: str) -> None:
+        if self.is_server:
+            raise NoSecretKey(f"{self.library}: the server side holds no secret key and cannot {what}")
+
+    def _param_summary(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+
+    def _rotate_many(self, a: Ciphertext, steps: Sequence[int]) -> list[Any]:
+        """Generic fallback: one independent rotation per step."""
+        return [self._rotate(a, s) for s in steps]
+
+    # ---------------------------------------------------------------- to implement
+    @abc.abstractmethod
+    def _keygen(self, depth: int, steps: Sequence[int]) -> None: ...
+
+    @abc.abstractmethod
+    def _encrypt(self, values: np.ndarray) -> Any: ...
+
+    @abc.abstractmethod
+    def _decrypt(self, ct: Ciphertext) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _public_bytes(self) -> bytes: ...
+
+    @abc.abstractmethod
+    def _load_public(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def _serialize(self, ct: Ciphertext) -> bytes: ...
+
+    @abc.abstractmethod
+    def _deserialize(self, data: bytes) -> Any: ...
+
+    @abc.abstractmethod
+    def _add(self, a: Ciphertext, b: Ciphertext) -> Any: ...
+
+    @abc.abstractmethod
+    def _sub(self, a: Ciphertext, b: Ciphertext) -> Any: ...
+
+    @abc.abstractmethod
+    def _add_plain(self, a: Ciphertext, values: np.ndarray) -> Any: ...
+
+    @abc.abstractmethod
+    def _mul(self, a: Ciphertext, b: Ciphertext) -> Any: ...
+
+    @abc.abstractmethod
+    def _mul_plain(self, a: Ciphertext, values: np.ndarray) -> Any: ...
+
+    @abc.abstractmethod
+    def _mul_scalar(self, a: Ciphertext, value: float) -> Any: ...
+
+    @abc.abstractmethod
+    def _rotate(self, a: Ciphertext, step: int) -> Any: ...
+
+    def key_sizes(self) -> dict[str, int]:
+        """Bytes of the evaluation keys by kind (for the report); 0 when none."""
+        return {}
