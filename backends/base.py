@@ -15,11 +15,15 @@ evaluates on ciphertexts deserialized from bytes.
 from __future__ import annotations
 
 import abc
+import multiprocessing
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence, TypeVar
 
 import numpy as np
+
+
+T = TypeVar("T")
 
 
 class BackendError(RuntimeError):
@@ -90,6 +94,8 @@ class CKKSBackend(abc.ABC):
         self.depth: int | None = None
         self.rotation_steps: frozenset[int] = frozenset()
         self.is_server = False
+        #: worker processes for parallel_map (libraries that hold the GIL set this > 1)
+        self.workers = 1
 
     # ---------------------------------------------------------------- properties
     @property
@@ -226,6 +232,30 @@ class CKKSBackend(abc.ABC):
     def level(self, ct: Ciphertext) -> int:
         return ct.level
 
+    def parallel_map(self, fn: Callable[[T], Ciphertext], items: Sequence[T]) -> list[Ciphertext]:
+        """``[fn(x) for x in items]``, spread over ``self.workers`` forked processes.
+
+        For libraries that never release the GIL. Workers are forked at the call, so
+        they see the current ciphertexts and keys without pickling; results come
+        back through this backend's own serialization and the workers' operation
+        counts are added to this process's counters.
+        """
+        if self.workers <= 1 or len(items) <= 1:
+            return [fn(x) for x in items]
+        global _FORK_JOB
+        _FORK_JOB = (self, fn, items)
+        try:
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(min(self.workers, len(items))) as pool:
+                results = pool.map(_run_forked, range(len(items)), chunksize=1)
+        finally:
+            _FORK_JOB = None
+        out = []
+        for blob, level, ops in results:
+            self.ops.counts.update(ops)
+            out.append(self.deserialize(blob, level))
+        return out
+
     # ---------------------------------------------------------------- helpers
     def normalize_step(self, step: int) -> int:
         """Map a rotation step into (-slots/2, slots/2] so k and k - slots share a key."""
@@ -312,3 +342,62 @@ class CKKSBackend(abc.ABC):
     def key_sizes(self) -> dict[str, int]:
         """Bytes of the evaluation keys by kind (for the report); 0 when none."""
         return {}
+
+
+@dataclass
+class ModelIteration:
+    """What a whole-model backend reports after each training iteration.
+
+    ``decision_function`` maps raw features (m x f) to class scores (m x K) using the
+    weights decrypted after this iteration; ``phases`` maps a phase name to
+    (wall seconds, CPU seconds) spent in it during this iteration (the first
+    iteration also carries one-off phases such as compile and keygen); ``ops`` are
+    operation counts of this iteration; ``upload`` / ``download`` count ciphertexts
+    and bytes that crossed the client/server boundary during it.
+    """
+
+    iteration: int
+    decision_function: Any
+    phases: dict[str, tuple[float, float]]
+    ops: dict[str, int] = field(default_factory=dict)
+    upload_cts: int = 0
+    upload_bytes: int = 0
+    download_cts: int = 0
+    download_bytes: int = 0
+
+
+class ModelBackend(abc.ABC):
+    """A library that cannot run the slot-level schedule but trains a whole K-class
+    model itself (Concrete ML's encrypted SGD): compared as a baseline in the same
+    tables, never presented as the paper's algorithm."""
+
+    library: ClassVar[str] = "abstract"
+    algorithm: ClassVar[str] = "unspecified"
+    PARAMS_SCHEMA: ClassVar[dict] = {"type": "object", "properties": {}}
+
+    def __init__(self, **params: Any) -> None:
+        self.params = dict(params)
+
+    @property
+    @abc.abstractmethod
+    def mode(self) -> str:
+        """"encrypted" or "simulated"."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"library": self.library, "mode": self.mode, "algorithm": self.algorithm}
+
+    @abc.abstractmethod
+    def train(self, X: np.ndarray, y: np.ndarray, n_classes: int,
+              iterations: int) -> Iterable[ModelIteration]:
+        """Train on (X, y), yielding one ModelIteration per iteration."""
+
+
+_FORK_JOB: tuple[CKKSBackend, Callable, Sequence] | None = None
+
+
+def _run_forked(i: int) -> tuple[bytes, int, dict[str, int]]:
+    """Body of a parallel_map worker (runs in a forked child)."""
+    he, fn, items = _FORK_JOB
+    before = he.ops.snapshot()
+    ct = fn(items[i])
+    return he.serialize(ct), ct.level, he.ops.since(before)

@@ -89,14 +89,10 @@ class Server:
         self.Yg = [he.add_many([cts["Y"][b] for b in range(plan.n_data_cts)
                                 if plan.group_of(b)[0] == g]) for g in range(plan.n_groups)]
         w0 = cts["W0"][0]
-        self.V = [self._row_sum(he.mul_plain(w0, plan.row_mask(c))) for c in range(plan.K)]
+        self.V = [self._tree(he.mul_plain(w0, plan.row_mask(c)), plan.rowsum_steps) for c in range(plan.K)]
         self.W = list(self.V)  # W0 = V0
+        self._E: list[Ciphertext] = []  # scaled residuals of the current iteration
         self.t = 0
-
-    def _row_sum(self, ct: Ciphertext) -> Ciphertext:
-        for s in self.plan.rowsum_steps:
-            ct = self.he.add(ct, self.he.rotate(ct, s))
-        return ct
 
     def _tree(self, ct: Ciphertext, steps: list[int]) -> Ciphertext:
         for s in steps:
@@ -104,15 +100,21 @@ class Server:
         return ct
 
     # ------------------------------------------------------------------ iteration
+    def _masked_score(self, bc: tuple[int, int]) -> Ciphertext:
+        """Window (b, c) of S = Z V^T: product, partial column sums, one mask."""
+        b, c = bc
+        he, plan = self.he, self.plan
+        partial = self._tree(he.mul(self.Z[b], self.V[c]), plan.tree_steps)
+        return he.mul_plain(partial, plan.window_mask(b, c, exact=True))
+
     def scores(self) -> list[Ciphertext]:
         """S = Z V^T, one ciphertext per score group (score of (b, c) in score_col)."""
         he, plan = self.he, self.plan
+        pairs = [(b, c) for b in range(plan.n_data_cts) for c in range(plan.K)]
+        windows = he.parallel_map(self._masked_score, pairs)
         groups: list[list[Ciphertext]] = [[] for _ in range(plan.n_groups)]
-        for b, z in enumerate(self.Z):
-            block = he.add_many([
-                he.mul_plain(self._tree(he.mul(z, self.V[c]), plan.tree_steps),
-                             plan.window_mask(b, c, exact=True))
-                for c in range(plan.K)])
+        for b in range(plan.n_data_cts):
+            block = he.add_many(windows[b * plan.K:(b + 1) * plan.K])
             g, j = plan.group_of(b)
             groups[g].append(he.rotate(block, plan.block_shift_steps[j]))
         return [self._tree(he.add_many(blocks), plan.tail_steps) for blocks in groups]
@@ -133,20 +135,23 @@ class Server:
         self.t += 1
         eta, gamma = nag_constants(self.t, plan.n)
         scale = 1.0 + gamma
-        E = [self._tree(self.residual(S, g, scale), plan.spread_steps)
-             for g, S in enumerate(self.scores())]
-        Q = []
-        for c in range(plan.K):
-            terms = []
-            for b in range(plan.n_data_cts):
-                g, _ = plan.group_of(b)
-                e = he.mul_plain(E[g], plan.window_mask(b, c, exact=False))
-                terms.append(he.mul(self._tree(e, plan.replicate_steps(b, c)), self.ZB[b]))
-            Q.append(self._row_sum(he.add_many(terms)))
+        self._E = [self._tree(self.residual(S, g, scale), plan.spread_steps)
+                   for g, S in enumerate(self.scores())]
+        Q = he.parallel_map(self._gradient, range(plan.K))
         V_new = [he.add(w, q) for w, q in zip(self.W, Q)]
         self.W = [he.add(he.mul_scalar(v, 1.0 - eta), he.mul_scalar(v_old, eta))
                   for v, v_old in zip(V_new, self.V)]
         self.V = V_new
+
+    def _gradient(self, c: int) -> Ciphertext:
+        """Row c of (1 + gamma) * Bbar_inv * (Y - P)^T Z, replicated in every row."""
+        he, plan = self.he, self.plan
+        terms = []
+        for b in range(plan.n_data_cts):
+            g, _ = plan.group_of(b)
+            e = he.mul_plain(self._E[g], plan.window_mask(b, c, exact=False))
+            terms.append(he.mul(self._tree(e, plan.replicate_steps(b, c)), self.ZB[b]))
+        return self._tree(he.add_many(terms), plan.rowsum_steps)
 
     def iterate(self) -> Iterator[int]:
         for _ in range(self.plan.iterations):

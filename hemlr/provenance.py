@@ -1,0 +1,83 @@
+"""Provenance and measurement helpers: what ran where, and what it cost."""
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import socket
+import subprocess
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit() -> str:
+    """HEAD of the project checkout, with "+dirty" when the tree has changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def version_of(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def provenance() -> dict[str, str | int]:
+    """Machine, software and code identity for every result row."""
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count() or 0,
+        "hostname": socket.gethostname(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "numpy_version": version_of("numpy"),
+        "hemlr_version": version_of("hemlr-bench"),
+        "git_commit": git_commit(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its reaped children (forked workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size so far of this process or its largest child (MB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024.0  # Linux reports KiB
+
+
+@contextmanager
+def timed(phases: dict[str, tuple[float, float]], name: str) -> Iterator[None]:
+    """Record (wall seconds, CPU seconds) of the block under ``phases[name]``."""
+    wall0, cpu0 = time.perf_counter(), _cpu_seconds()
+    yield
+    phases[name] = (time.perf_counter() - wall0, _cpu_seconds() - cpu0)
