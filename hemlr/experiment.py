@@ -16,9 +16,8 @@ from backends.base import CKKSBackend, ModelBackend
 from . import metrics
 from .data import Dataset
 from .oracle import train_oracle
-from .packing import Plan
 from .provenance import peak_rss_mb, provenance, timed
-from .trainer import UPLOAD_NAMES, Client, Server
+from .trainer import UPLOAD_NAMES, open_session
 
 PAPER_ALGORITHM = "quadratic-gradient NAG, cubic sigmoid (Chiang 2023, paper mode)"
 OP_KINDS = ("ct_mult", "pt_mult", "scalar_mult", "rotation", "rescale", "bootstrap")
@@ -66,19 +65,12 @@ def run_experiment(ds: Dataset, backend_name: str, backend_spec: dict[str, Any],
 def _run_ckks(ds: Dataset, spec: dict[str, Any], iterations: int) -> list[dict[str, Any]]:
     params = {k: v for k, v in spec.items() if k != "library"}
     client_he: CKKSBackend = registry.make_backend(spec)
-    plan = Plan(len(ds.y_train), ds.X_train.shape[1] + 1, ds.n_classes, client_he.slots, iterations)
-    client = Client(client_he, plan)
     once: dict[str, tuple[float, float]] = {}
-    with timed(once, "keygen"):
-        public = client.keygen()
-    with timed(once, "encrypt"):
-        upload = client.encrypt_upload(ds.X_train, ds.y_train, public)
-    with timed(once, "server_setup"):
-        server_he = type(client_he).server_from_bytes(upload.public, plan.depth,
-                                                      plan.rotation_steps, **params)
-        ops0 = server_he.ops.snapshot()
-        server = Server(server_he, plan, upload)
-    setup_ops = server_he.ops.since(ops0)
+    session = open_session(client_he, ds.X_train, ds.y_train, ds.n_classes, iterations,
+                           timer=lambda name: timed(once, name))
+    plan, server, upload = session.plan, session.server, session.upload
+    server_he = server.he
+    setup_ops = server_he.ops.snapshot()  # the server's counters start at its setup
     oracle = train_oracle(ds.X_train, ds.y_train, ds.n_classes, iterations)
 
     desc = client_he.describe()
@@ -107,8 +99,7 @@ def _run_ckks(ds: Dataset, spec: dict[str, Any], iterations: int) -> list[dict[s
             server.step()
         ops = server_he.ops.since(ops0)
         with timed(phases, "decrypt"):
-            blobs, level = server.export_weights()
-            W = client.decrypt_weights(blobs, level)
+            W, blobs = session.weights()
         with timed(phases, "eval"):
             evals = _eval_columns(ds, metrics.linear_scores(ds.X_train, W),
                                   metrics.linear_scores(ds.X_test, W))
@@ -117,7 +108,7 @@ def _run_ckks(ds: Dataset, spec: dict[str, Any], iterations: int) -> list[dict[s
             "max_abs_w_diff_oracle": float(np.abs(W - step.W).max()),
             "oracle_test_accuracy": (metrics.accuracy(metrics.linear_scores(ds.X_test, step.W),
                                                       ds.y_test) if len(ds.y_test) else np.nan),
-            "level_after": level, "download_cts": len(blobs),
+            "level_after": max(w.level for w in server.W), "download_cts": len(blobs),
             "download_bytes": sum(map(len, blobs)),
             **{k: ops[k] for k in OP_KINDS}, **_phase_columns(phases),
             "peak_rss_mb": peak_rss_mb(),

@@ -6,8 +6,9 @@ from the client's bytes only and runs the iterations; weights travel back as byt
 """
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -163,3 +164,39 @@ class Server:
         level = max(w.level for w in self.W)
         return [self.he.serialize(w) for w in self.W], level
 
+
+
+@dataclass
+class Session:
+    """A connected client/server pair: what one encrypted training run holds."""
+
+    plan: Plan
+    client: Client
+    server: Server
+    upload: Upload
+
+    def weights(self) -> tuple[np.ndarray, list[bytes]]:
+        """Download and decrypt the current weights; also returns the bytes moved."""
+        blobs, level = self.server.export_weights()
+        return self.client.decrypt_weights(blobs, level), blobs
+
+
+def open_session(client_he: CKKSBackend, X: np.ndarray, y: np.ndarray, n_classes: int,
+                 iterations: int,
+                 timer: Callable[[str], AbstractContextManager] = lambda name: nullcontext(),
+                 ) -> Session:
+    """Keys, packing and upload on the client; a server built from the bytes only.
+
+    ``timer(phase)`` wraps the phases "keygen", "encrypt" and "server_setup".
+    """
+    plan = Plan(len(y), X.shape[1] + 1, n_classes, client_he.slots, iterations)
+    client = Client(client_he, plan)
+    with timer("keygen"):
+        public = client.keygen()
+    with timer("encrypt"):
+        upload = client.encrypt_upload(X, y, public)
+    with timer("server_setup"):
+        server_he = type(client_he).server_from_bytes(public, plan.depth, plan.rotation_steps,
+                                                      **client_he.params)
+        server = Server(server_he, plan, upload)
+    return Session(plan, client, server, upload)
