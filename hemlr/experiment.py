@@ -82,9 +82,13 @@ def _run_ckks(ds: Dataset, spec: dict[str, Any], iterations: int) -> list[dict[s
         "security": desc.get("security"), "library_version": desc.get("library_version", ""),
         "threads": desc.get("threads", client_he.workers), "columns": plan.cols,
         "rows_per_ct": plan.rows, "window": plan.p, "rotation_keys": len(plan.rotation_steps),
+        "params": ", ".join(f"{k}={v}" for k, v in sorted(params.items())),
+    }
+    # One-off measurements belong to the row of iteration 1, when they happened: every
+    # measured column of a job's rows then sums to the job's total.
+    one_off: dict[str, Any] = {
         "upload_cts": sum(upload.counts().values()), "upload_bytes": sum(upload.sizes().values()),
         "evalkey_bytes": len(upload.public),
-        "params": ", ".join(f"{k}={v}" for k, v in sorted(params.items())),
         **{f"upload_cts_{k}": upload.counts()[k] for k in UPLOAD_NAMES},
         **{f"upload_bytes_{k}": upload.sizes()[k] for k in UPLOAD_NAMES},
         **{f"keybytes_{k}": v for k, v in client_he.key_sizes().items()},
@@ -104,7 +108,8 @@ def _run_ckks(ds: Dataset, spec: dict[str, Any], iterations: int) -> list[dict[s
             evals = _eval_columns(ds, metrics.linear_scores(ds.X_train, W),
                                   metrics.linear_scores(ds.X_test, W))
         rows.append({
-            **run_cols, "iteration": server.t, **evals,
+            **run_cols, **(one_off if server.t == 1 else dict.fromkeys(one_off, 0)),
+            "iteration": server.t, **evals,
             "max_abs_w_diff_oracle": float(np.abs(W - step.W).max()),
             "oracle_test_accuracy": (metrics.accuracy(metrics.linear_scores(ds.X_test, step.W),
                                                       ds.y_test) if len(ds.y_test) else np.nan),

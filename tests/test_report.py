@@ -1,0 +1,160 @@
+"""Tests for hemlr.report on a small synthetic tidy table (no training, no Snakemake)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hemlr.report import merge_tables, plot_accuracy, plot_phases, write_summary
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+DIGITS = dict(dataset="digits", dataset_source="digits", n_train=128, n_test=1669, n_features=64, n_classes=10,
+              dataset_note="sklearn digits (8x8), first 128 images train; NOT the paper's MNIST+RegNet data")
+PAPER = dict(dataset="mnist", dataset_source="mnist_regnet", n_train=128, n_test=10000, n_features=400,
+             n_classes=10, dataset_note="MNIST through regnet_x_400mf IMAGENET1K_V1")
+BACKENDS = {
+    "plaintext": dict(library="plaintext", mode="exact", ring_dim=32768, slots=16384, scale_bits=None,
+                      security_bits=None, security="none (plaintext)", library_version=""),
+    "tenseal-n32768": dict(library="tenseal", mode="encrypted", ring_dim=32768, slots=16384, scale_bits=40,
+                           security_bits=128, security="HEStd_128_classic", library_version="0.3.16"),
+    "concrete-sim": dict(library="concrete", mode="simulated", ring_dim=None, slots=None, scale_bits=None,
+                         security_bits=128, security="TFHE 128-bit", library_version="1.9.0"),
+}
+
+
+def fake_run_experiment(dataset: dict, backend: str, iterations: int = 2, run: str = "unit") -> pd.DataFrame:
+    """A table shaped like hemlr.experiment.run_experiment's (one row per iteration)."""
+    rng = np.random.default_rng(len(backend))
+    rows = []
+    for it in range(1, iterations + 1):
+        rows.append({
+            "run": run, **dataset, "backend": backend, **BACKENDS[backend],
+            "algorithm": "quadratic-gradient NAG", "iteration": it, "depth": 2 * it,
+            "train_accuracy": 0.5 + 0.1 * it, "test_accuracy": 0.4 + 0.1 * it + rng.random() / 100,
+            "sle_loss": -500.0 / it, "max_abs_w_diff_oracle": 1e-6 * it,
+            "time_keygen_s": 2.0 if it == 1 else 0.0, "time_encrypt_s": 1.0 if it == 1 else 0.0,
+            "time_iteration_s": 3.0 + rng.random(), "cpu_iteration_s": 5.0, "time_decrypt_s": 0.1,
+            "time_eval_s": 0.01, "upload_cts": 12 if it == 1 else 0, "upload_bytes": 75_000_000 if it == 1 else 0,
+            "evalkey_bytes": 400_000_000 if it == 1 else 0, "download_cts": 1, "download_bytes": 6_000_000,
+            "ct_mult": 10, "pt_mult": 4, "rotation": 40, "rescale": 14, "bootstrap": 0, "peak_rss_mb": 900.0,
+            "python": "3.10.13", "cpu_model": "Test CPU @ 2.0GHz", "threads": 2, "git_commit": "abc1234",
+            "hostname": "testhost", "timestamp": f"2024-01-01T00:00:0{it}+00:00",
+        })
+    return pd.DataFrame(rows)
+
+
+def write_job(tmp: Path, dataset: dict, backend: str, wall: float = 12.5) -> tuple[Path, Path]:
+    table = tmp / "train" / dataset["dataset"] / f"{backend}.parquet"
+    bench = tmp / "benchmarks" / dataset["dataset"] / f"{backend}.tsv"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    bench.parent.mkdir(parents=True, exist_ok=True)
+    fake_run_experiment(dataset, backend).to_parquet(table, index=False)
+    # Snakemake 7.32's benchmark layout.
+    bench.write_text("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+                     f"{wall}\t0:00:12\t812.4\t2000.1\t800.0\t805.0\t0.1\t0.2\t95.0\t20.25\n")
+    return table, bench
+
+
+@pytest.fixture
+def merged(tmp_path: Path) -> pd.DataFrame:
+    jobs = [write_job(tmp_path, ds, b) for ds in (DIGITS, PAPER) for b in BACKENDS]
+    return merge_tables([t for t, _ in jobs], [b for _, b in jobs])
+
+
+def test_merge_adds_job_columns_and_keeps_every_row(merged: pd.DataFrame, tmp_path: Path):
+    assert len(merged) == 2 * 3 * 2
+    assert merged["job_wall_s"].eq(12.5).all()
+    assert merged["job_max_rss_mb"].eq(812.4).all()
+    assert merged["job_cpu_s"].eq(20.25).all()
+    assert set(merged["backend"]) == set(BACKENDS)
+    merged.to_parquet(tmp_path / "results.parquet", index=False)  # mixed None/number columns stay writable
+    assert len(pd.read_parquet(tmp_path / "results.parquet")) == len(merged)
+
+
+def test_merge_rejects_unpaired_benchmarks(tmp_path: Path):
+    table, bench = write_job(tmp_path, DIGITS, "plaintext")
+    with pytest.raises(ValueError, match="1 tables but 2 benchmark"):
+        merge_tables([table], [bench, bench])
+    with pytest.raises(ValueError, match="no training tables"):
+        merge_tables([], [])
+
+
+def test_merge_makes_mixed_columns_arrow_safe(tmp_path: Path):
+    a, bench = write_job(tmp_path, DIGITS, "plaintext")
+    b = tmp_path / "other.parquet"
+    fake_run_experiment(DIGITS, "tenseal-n32768").assign(threads="2 (OpenMP)").to_parquet(b, index=False)
+    df = merge_tables([a, b], [bench, bench])
+    df.to_parquet(tmp_path / "out.parquet", index=False)
+    assert set(df["threads"]) == {"2", "2 (OpenMP)"}
+
+
+def test_summary_header_sections_and_warnings(merged: pd.DataFrame, tmp_path: Path):
+    path = tmp_path / "summary.md"
+    write_summary(merged, path)
+    text = path.read_text()
+    assert "run `unit`" in text
+    for provenance in ("testhost", "Test CPU @ 2.0GHz", "3.10.13", "abc1234", "tenseal: 0.3.16",
+                       "2024-01-01T00:00:01+00:00 to 2024-01-01T00:00:02+00:00"):
+        assert provenance in text
+    assert "## Dataset `digits`" in text and "## Dataset `mnist`" in text
+    digits, mnist = text.split("## Dataset `digits`")[1].split("## Dataset `mnist`")
+    # The non-paper dataset is flagged loudly with its note; the paper's data is not.
+    assert "NOT THE PAPER'S DATA" in digits and "NOT the paper's MNIST+RegNet data" in digits
+    assert "NOT THE PAPER'S DATA" not in mnist
+    # Simulated runs are marked in the column header, the mode row and a warning line.
+    assert "concrete-sim [SIMULATED]" in digits
+    assert "SIMULATED (not encrypted)" in digits
+    assert "SIMULATED, NOT ENCRYPTED" in digits
+    mode_row = next(line for line in digits.splitlines() if line.startswith("| mode"))
+    assert mode_row.count("encrypted") == 2  # tenseal's "encrypted" and concrete's "not encrypted"
+
+
+def test_summary_table_values(merged: pd.DataFrame, tmp_path: Path):
+    path = tmp_path / "summary.md"
+    write_summary(merged, path)
+    digits = path.read_text().split("## Dataset `digits`")[1].split("## Dataset")[0]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in digits.splitlines() if line.startswith("|")}
+    header = rows["metric"]
+    assert header == ["plaintext", "tenseal-n32768", "concrete-sim [SIMULATED]"]
+    assert rows["test accuracy (final)"][0].startswith("0.6")
+    assert rows["upload (ciphertexts / bytes)"][1] == "12 / 75 MB"  # one-off upload counted once
+    assert rows["rotations / iteration"][1] == "40"
+    assert rows["job max RSS (MB)"] == ["812"] * 3
+    assert rows["security"] == ["none (plaintext)", "HEStd_128_classic", "TFHE 128-bit"]
+    assert "keygen 2" in rows["wall time by phase, total (s)"][1]
+
+
+def test_plots_are_pngs(merged: pd.DataFrame, tmp_path: Path):
+    for plot, name in ((plot_accuracy, "accuracy.png"), (plot_phases, "time_per_phase.png")):
+        path = tmp_path / name
+        plot(merged, path)
+        data = path.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+
+
+def test_plots_handle_a_single_job(tmp_path: Path):
+    table, bench = write_job(tmp_path, DIGITS, "plaintext")
+    df = merge_tables([table], [bench])
+    plot_accuracy(df, tmp_path / "a.png")
+    plot_phases(df, tmp_path / "p.png")
+    write_summary(df, tmp_path / "s.md")
+    assert (tmp_path / "a.png").stat().st_size > 0 and (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_summary_lists_recorded_inputs(merged: pd.DataFrame, tmp_path: Path):
+    manifests = {
+        "digits": {"dataset": "digits", "source": "digits", "sklearn_version": "1.5.0", "images": 1797},
+        "mnist": {"dataset": "mnist", "source": "mnist_regnet",
+                  "mnist": {"root": "/data/mnist", "train_images": 60000, "test_images": 10000},
+                  "weights": {"path": "/w/regnet.pth", "bytes": 1, "sha256": "ab" * 32}},
+    }
+    path = tmp_path / "summary.md"
+    write_summary(merged, path, manifests)
+    text = path.read_text()
+    assert "scikit-learn 1.5.0 bundled digits (1797 images)" in text
+    assert "MNIST `/data/mnist`: 60000 training / 10000 test images" in text
+    assert f"RegNet weights `/w/regnet.pth`: sha256 `{'ab' * 32}`" in text

@@ -1,0 +1,17 @@
+# Stage 1: a manifest per dataset and run that proves its inputs exist and records what they
+# are (paths, sha256, row counts, versions); it fails with hemlr.data's message naming what is
+# missing. The report lists it under each dataset.
+
+
+rule data_manifest:
+    input:
+        # Watching the named files re-runs the chain when one of them changes.
+        existing_dataset_files,
+    output:
+        f"{RESULTS}/data/{{dataset}}.json",
+    params:
+        spec=dataset_spec,
+    log:
+        f"{RESULTS}/logs/data/{{dataset}}.log",
+    script:
+        "../scripts/data_manifest.py"

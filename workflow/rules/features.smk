@@ -1,0 +1,19 @@
+# Stage 2: the feature file of a dataset, cached in features_dir and shared by all runs.
+# Rebuilt only when its spec (params) or an input file changes, never by training jobs. It does
+# not depend on the run's manifest, which would make every new run rebuild the cache; instead
+# its script repeats the manifest's input check before the heavy work.
+
+
+rule features:
+    input:
+        existing_dataset_files,
+    output:
+        f"{FEATURES}/{{dataset}}.npz",
+    params:
+        spec=dataset_spec,
+    # RegNet extraction is heavy: it must not run beside (and slow down) a timed training job.
+    threads: workflow.cores
+    log:
+        f"{RESULTS}/logs/features/{{dataset}}.log",
+    script:
+        "../scripts/features.py"

@@ -1,0 +1,19 @@
+# Stage 4: the run's report: every training table with its job benchmark, merged, plus a
+# summary and plots, all annotated for `snakemake --report`.
+
+
+rule report:
+    input:
+        tables=[TRAIN_TABLE.format(dataset=d, backend=b) for d, b in JOBS],
+        benchmarks=[TRAIN_BENCHMARK.format(dataset=d, backend=b) for d, b in JOBS],
+        manifests=[f"{RESULTS}/data/{d}.json" for d in dict.fromkeys(d for d, _ in JOBS)],
+    output:
+        parquet=report(REPORT_FILES["parquet"], caption="../report/results.rst", category="Results"),
+        csv=report(REPORT_FILES["csv"], caption="../report/results.rst", category="Results"),
+        summary=report(REPORT_FILES["summary"], caption="../report/summary.rst", category="Summary"),
+        accuracy=report(REPORT_FILES["accuracy"], caption="../report/accuracy.rst", category="Plots"),
+        phases=report(REPORT_FILES["phases"], caption="../report/time_per_phase.rst", category="Plots"),
+    log:
+        f"{RESULTS}/logs/report.log",
+    script:
+        "../scripts/report.py"

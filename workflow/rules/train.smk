@@ -1,0 +1,21 @@
+# Stage 3: one training job per (dataset, backend) pair of the experiments' cross products.
+
+
+rule train:
+    input:
+        f"{FEATURES}/{{dataset}}.npz",
+    output:
+        TRAIN_TABLE,
+    params:
+        spec=lambda wildcards: backend_params(config, wildcards.backend),
+        iterations=lambda wildcards: backend_iterations(config, wildcards.backend),
+        run=RUN,
+    # Every job reports timings: each takes all cores, so no two jobs run side by side and
+    # slow each other down.
+    threads: workflow.cores
+    benchmark:
+        TRAIN_BENCHMARK
+    log:
+        f"{RESULTS}/logs/train/{{dataset}}/{{backend}}.log",
+    script:
+        "../scripts/train.py"
