@@ -6,6 +6,7 @@ from the client's bytes only and runs the iterations; weights travel back as byt
 """
 from __future__ import annotations
 
+import math
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -27,6 +28,10 @@ class Upload:
 
     public: bytes
     cts: dict[str, list[bytes]] = field(default_factory=dict)
+    #: Bbar_inv travels as Bbar_inv * 2^bbar_exponent: its entries (~1e-6 at the paper's
+    #: shape) would otherwise sit near the encryption noise of a 2^40 scale. The exponent
+    #: is public: it reveals the order of magnitude of Bbar_inv, nothing more.
+    bbar_exponent: int = 0
 
     def counts(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.cts.items()}
@@ -52,13 +57,15 @@ class Client:
         Z = packing.design_matrix(X)
         Y = np.eye(plan.K)[y]
         W0 = np.full((plan.K, plan.d), W_INIT)
+        bbar = packing.bbar_inv(Z)
+        exponent = max(0, math.ceil(-math.log2(bbar.max())))
         vectors = {
             "Z": packing.pack_rows(plan, Z),
             "Y": packing.pack_labels(plan, Y),
-            "Bbar_inv": [packing.pack_replicated(plan, packing.bbar_inv(Z))],
+            "Bbar_inv": [packing.pack_replicated(plan, bbar * 2.0 ** exponent)],
             "W0": [packing.pack_weights(plan, W0)],
         }
-        up = Upload(public=public)
+        up = Upload(public=public, bbar_exponent=exponent)
         for name in UPLOAD_NAMES:
             up.cts[name] = [self.he.serialize(self.he.encrypt(v)) for v in vectors[name]]
         return up
@@ -77,6 +84,9 @@ class Server:
         self.he = he
         self.plan = plan
         cts = {k: [he.deserialize(b, 0) for b in v] for k, v in upload.cts.items()}
+        # Undoes the client's power-of-two prescaling of Bbar_inv inside a 0/1 mask the
+        # gradient multiplies by anyway: exact in CKKS, no extra level.
+        self.bbar_unscale = 2.0 ** -upload.bbar_exponent
         self._setup(cts)
 
     # ------------------------------------------------------------------ setup
@@ -150,7 +160,7 @@ class Server:
         terms = []
         for b in range(plan.n_data_cts):
             g, _ = plan.group_of(b)
-            e = he.mul_plain(self._E[g], plan.window_mask(b, c, exact=False))
+            e = he.mul_plain(self._E[g], self.bbar_unscale * plan.window_mask(b, c, exact=False))
             terms.append(he.mul(self._tree(e, plan.replicate_steps(b, c)), self.ZB[b]))
         return self._tree(he.add_many(terms), plan.rowsum_steps)
 
