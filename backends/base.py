@@ -77,14 +77,41 @@ class OpCounts:
         return {k: now[k] - before.get(k, 0) for k in self.KINDS}
 
 
-class CKKSBackend(abc.ABC):
+class LibraryAdapter:
+    """What every adapter shares: the library it wraps and whether that imported.
+
+    Adapter modules catch their library's import error and store it in
+    ``import_error``, so the registry can list every backend on any machine and a
+    missing library is reported when it is used, with how to install it.
+    """
+
+    library: ClassVar[str] = "abstract"
+    import_error: ClassVar[str | None] = None
+    requirement: ClassVar[str] = ""
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if cls.import_error is None:
+            return None
+        return f"{cls.library} backend unavailable: {cls.import_error}; {cls.requirement}"
+
+    def _require_library(self) -> None:
+        reason = self.unavailable_reason()
+        if reason:
+            raise BackendError(reason)
+
+
+def import_error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class CKKSBackend(LibraryAdapter, abc.ABC):
     """Base class of every CKKS adapter. See the module docstring for the roles.
 
     Subclasses set ``library`` and ``PARAMS_SCHEMA`` (a JSON schema of their config
     keys, with defaults) and implement the abstract ``_`` methods.
     """
 
-    library: ClassVar[str] = "abstract"
     mode: ClassVar[str] = "encrypted"  # or "exact" (plaintext reference)
     PARAMS_SCHEMA: ClassVar[dict] = {"type": "object", "properties": {}}
 
@@ -366,12 +393,11 @@ class ModelIteration:
     download_bytes: int = 0
 
 
-class ModelBackend(abc.ABC):
+class ModelBackend(LibraryAdapter, abc.ABC):
     """A library that cannot run the slot-level schedule but trains a whole K-class
     model itself (Concrete ML's encrypted SGD): compared as a baseline in the same
     tables, never presented as the paper's algorithm."""
 
-    library: ClassVar[str] = "abstract"
     algorithm: ClassVar[str] = "unspecified"
     PARAMS_SCHEMA: ClassVar[dict] = {"type": "object", "properties": {}}
 

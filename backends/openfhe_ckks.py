@@ -26,16 +26,14 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .base import BackendError, Ciphertext, CKKSBackend, ParameterError
+from .base import BackendError, Ciphertext, CKKSBackend, ParameterError, import_error_text
 
 try:
     import openfhe as ofhe
     _IMPORT_ERROR: str | None = None
 except Exception as exc:  # a wrong interpreter raises ImportError, a wrong glibc OSError
     ofhe = None
-    _IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
-
-_REQUIREMENT = "needs CPython 3.10 and openfhe==1.6.1.0.22.4"
+    _IMPORT_ERROR = import_error_text(exc)
 _SECURITY = {  # name -> bits (None = no security)
     "HEStd_128_classic": 128,
     "HEStd_192_classic": 192,
@@ -80,6 +78,8 @@ def _set_threads(n: int) -> None:
 
 class OpenFHEBackend(CKKSBackend):
     library: ClassVar[str] = "openfhe"
+    import_error: ClassVar[str | None] = _IMPORT_ERROR
+    requirement: ClassVar[str] = "needs CPython 3.10 and openfhe==1.6.1.0.22.4"
     PARAMS_SCHEMA: ClassVar[dict] = {
         "type": "object",
         "additionalProperties": False,
@@ -108,9 +108,7 @@ class OpenFHEBackend(CKKSBackend):
                  security: str = "HEStd_128_classic", num_large_digits: int | None = None,
                  threads: int | None = None, scaling: str = "FLEXIBLEAUTO",
                  **params: Any) -> None:
-        reason = self.unavailable_reason()
-        if reason:
-            raise BackendError(reason)
+        self._require_library()
         config = {"ring_dim": ring_dim, "scale_bits": scale_bits,
                   "first_mod_bits": first_mod_bits, "security": security,
                   "num_large_digits": num_large_digits, "threads": threads,
@@ -138,13 +136,6 @@ class OpenFHEBackend(CKKSBackend):
             raise ParameterError(
                 f"openfhe: ring_dim {self.ring_dim} cannot hold a single multiplicative level "
                 f"at {security} ({self._param_summary()}); use a larger ring")
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        """None when openfhe imports here, else why not."""
-        if _IMPORT_ERROR is None:
-            return None
-        return f"openfhe backend unavailable: {_IMPORT_ERROR}; {_REQUIREMENT}"
 
     def _validate(self, config: dict[str, Any]) -> None:
         import jsonschema

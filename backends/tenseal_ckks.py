@@ -36,7 +36,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from .base import BackendError, Ciphertext, CKKSBackend, ParameterError
+from .base import BackendError, Ciphertext, CKKSBackend, ParameterError, import_error_text
 
 try:
     import tenseal
@@ -44,7 +44,7 @@ try:
     _IMPORT_ERROR: str | None = None
 except Exception as exc:  # ImportError, or a wheel whose binary does not load (OSError)
     tenseal = sealapi = None  # type: ignore[assignment]
-    _IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
+    _IMPORT_ERROR = import_error_text(exc)
 
 _DEGREES = (8192, 16384, 32768, 65536)
 _TABLE_MAX_N = 32768  # largest ring in SEAL's 128-bit (HE standard) table
@@ -119,6 +119,8 @@ def _unpack(data: bytes) -> tuple[dict[str, Any], dict[str, memoryview]]:
 class TenSEALBackend(CKKSBackend):
     library: ClassVar[str] = "tenseal"
     mode: ClassVar[str] = "encrypted"
+    import_error: ClassVar[str | None] = _IMPORT_ERROR
+    requirement: ClassVar[str] = "install tenseal==0.3.16"
     PARAMS_SCHEMA: ClassVar[dict] = {
         "type": "object",
         "additionalProperties": False,
@@ -146,18 +148,10 @@ class TenSEALBackend(CKKSBackend):
         },
     }
 
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        if _IMPORT_ERROR is None:
-            return None
-        return f"tenseal backend unavailable: {_IMPORT_ERROR}; install tenseal==0.3.16"
-
     def __init__(self, poly_modulus_degree: int = 32768, scale_bits: int = 40,
                  first_mod_bits: int = 60, security: str = "128", processes: int = 2,
                  **params: Any) -> None:
-        reason = self.unavailable_reason()
-        if reason:
-            raise BackendError(reason)
+        self._require_library()
         params.pop("library", None)
         if params:
             raise ParameterError(f"tenseal: unknown parameters {sorted(params)}")

@@ -210,14 +210,6 @@ def test_threads_do_not_change_results():
     assert np.abs(outs[0] - want).max() < TOL and np.abs(outs[0] - outs[1]).max() < TOL
 
 
-def test_unavailable_library_reported(monkeypatch):
-    monkeypatch.setattr(openfhe_ckks, "_IMPORT_ERROR", "ImportError: simulated")
-    reason = OpenFHEBackend.unavailable_reason()
-    assert reason.startswith("openfhe backend unavailable") and "openfhe==1.6.1.0.22.4" in reason
-    with pytest.raises(BackendError, match="unavailable"):
-        OpenFHEBackend(**SMALL)
-
-
 @pytest.mark.slow
 def test_trainer_end_to_end_matches_oracle():
     from hemlr.oracle import train_oracle

@@ -214,17 +214,6 @@ def test_schema_defaults():
                         "security": "128", "processes": 2}
 
 
-def test_missing_tenseal_is_reported():
-    code = ("import sys; sys.modules['tenseal'] = None\n"
-            "from backends.tenseal_ckks import TenSEALBackend\n"
-            "from backends.base import BackendError\n"
-            "print(TenSEALBackend.unavailable_reason())\n"
-            "try:\n    TenSEALBackend()\nexcept BackendError as e:\n    print('raised', e)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "tenseal backend unavailable" in out and "install tenseal==0.3.16" in out
-    assert "raised tenseal backend unavailable" in out
-
-
 @pytest.mark.slow
 def test_end_to_end_trainer_matches_oracle():
     from hemlr.oracle import train_oracle
