@@ -58,6 +58,10 @@ class Client:
         Y = np.eye(plan.K)[y]
         W0 = np.full((plan.K, plan.d), W_INIT)
         bbar = packing.bbar_inv(Z)
+        # A feature that is zero in every training row has Bbar_inv = 1/eps = 1e10 but a
+        # gradient of exactly 0: sending 0 leaves every product unchanged and keeps the
+        # ciphertext in range (1e10 overflows a CKKS scale).
+        bbar[~Z.any(axis=0)] = 0.0
         exponent = max(0, math.ceil(-math.log2(bbar.max())))
         vectors = {
             "Z": packing.pack_rows(plan, Z),

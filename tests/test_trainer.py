@@ -97,3 +97,15 @@ def test_depth_beyond_keys_is_refused() -> None:
 def test_plan_refuses_a_ring_too_small() -> None:
     with pytest.raises(ValueError, match="cannot hold one row"):
         Plan(128, 401, 10, 256, 2)
+
+
+def test_feature_constant_zero_in_training_is_harmless() -> None:
+    """Bbar_inv = 1/eps for an all-zero feature column must not reach the ciphertexts."""
+    X, y = _problem(20, 7, 4)
+    X[:, 2] = 0.0
+    plan = Plan(20, 8, 4, 64, 2)
+    client = Client(PlaintextBackend(slots=64), plan)
+    upload = client.encrypt_upload(X, y, client.keygen())
+    assert client.he.deserialize(upload.cts["Bbar_inv"][0], 0).raw.max() < 10.0
+    _, _, Ws = run_plain(X, y, 4, 64, 2)
+    assert np.max(np.abs(Ws[-1] - train_oracle(X, y, 4, 2)[-1].W)) < 1e-9
