@@ -391,6 +391,7 @@ class ModelIteration:
     upload_bytes: int = 0
     download_cts: int = 0
     download_bytes: int = 0
+    evalkey_bytes: int = 0
 
 
 class ModelBackend(LibraryAdapter, abc.ABC):

@@ -71,7 +71,7 @@ def _set_threads(n: int) -> None:
     controls = (ctypes.c_int * 3).in_dll(core, "_ZN8lbcrypto23OpenFHEParallelControlsE")
     if not 1 <= controls[0] <= 4096 or not 1 <= controls[2] <= 4096:
         raise BackendError(f"openfhe: unexpected ParallelControls layout {list(controls)}; "
-                           f"cannot set the thread count ({_REQUIREMENT})")
+                           f"cannot set the thread count ({OpenFHEBackend.requirement})")
     controls[0] = int(n)
     ctypes.CDLL("libgomp.so.1").omp_set_num_threads(int(n))
 

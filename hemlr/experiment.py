@@ -12,11 +12,12 @@ import pandas as pd
 
 from backends import registry
 from backends.base import CKKSBackend, ModelBackend
+from backends.measure import timed
 
 from . import metrics
 from .data import Dataset
 from .oracle import train_oracle
-from .provenance import peak_rss_mb, provenance, timed
+from .provenance import peak_rss_mb, provenance
 from .trainer import UPLOAD_NAMES, open_session
 
 PAPER_ALGORITHM = "quadratic-gradient NAG, cubic sigmoid (Chiang 2023, paper mode)"
@@ -141,6 +142,7 @@ def _run_model(ds: Dataset, spec: dict[str, Any], iterations: int) -> list[dict[
             **run_cols, "iteration": it.iteration, **evals, "max_abs_w_diff_oracle": np.nan,
             "upload_cts": it.upload_cts, "upload_bytes": it.upload_bytes,
             "download_cts": it.download_cts, "download_bytes": it.download_bytes,
+            "evalkey_bytes": it.evalkey_bytes,
             **{k: it.ops.get(k, 0) for k in OP_KINDS}, **_phase_columns(phases),
             "peak_rss_mb": peak_rss_mb(),
         })

@@ -6,12 +6,9 @@ import platform
 import resource
 import socket
 import subprocess
-import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,23 +58,9 @@ def provenance() -> dict[str, str | int]:
     }
 
 
-def _cpu_seconds() -> float:
-    """CPU time of this process and of its reaped children (forked workers)."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def peak_rss_mb() -> float:
     """Peak resident set size so far of this process or its largest child (MB)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) / 1024.0  # Linux reports KiB
 
-
-@contextmanager
-def timed(phases: dict[str, tuple[float, float]], name: str) -> Iterator[None]:
-    """Record (wall seconds, CPU seconds) of the block under ``phases[name]``."""
-    wall0, cpu0 = time.perf_counter(), _cpu_seconds()
-    yield
-    phases[name] = (time.perf_counter() - wall0, _cpu_seconds() - cpu0)

@@ -115,7 +115,7 @@ def test_experiment_naming_an_unknown_dataset():
 def test_experiment_naming_an_unknown_backend():
     msg = invalid(lambda c: c["experiments"].append({"datasets": ["digits"], "backends": ["seal"]}))
     assert msg == ("experiments[1].backends[0]: unknown backend 'seal'; defined backends: "
-                   "plaintext, tenseal, openfhe, concrete")
+                   "plaintext, tenseal, openfhe, concrete, concrete-sim")
 
 
 def test_bad_dataset_source_lists_sources():

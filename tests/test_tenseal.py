@@ -3,8 +3,6 @@ client/server boundary and an end-to-end run of the encoded trainer (tiny rings)
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import numpy as np
 import pytest
