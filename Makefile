@@ -1,8 +1,10 @@
 # hemlr-bench: environment, tests and benchmark runs.
 #   make run [CONFIG=...]     the workflow of a config (default config.yaml), then its report
 #   make test                 the test suite
+#   make lint                 snakemake --lint on the default config and every named config
 #   make paper                the authors' RegNet features (workflow/configs/paper.yaml)
-#   make bench-tenseal | bench-openfhe | bench-concrete
+#   make bench-NAME           the benchmark workflow/configs/bench-NAME.yaml, e.g. bench-openfhe
+#                             (an unknown NAME fails, listing the available ones)
 #   make report [CONFIG=...]  re-merge the tables and re-draw the report of a config
 #   make clean                remove results/ (features cache included) and reports/<run>/
 # Variables: CORES (default all), SMK_ARGS (extra snakemake arguments, e.g. SMK_ARGS=-n).
@@ -18,7 +20,13 @@ CORES ?= all
 CONFIG ?= config.yaml
 SMK_ARGS ?=
 
-.PHONY: run test paper bench-tenseal bench-openfhe bench-concrete report clean
+# One benchmark per workflow/configs/bench-NAME.yaml; every named config is linted.
+BENCHMARKS := $(sort $(patsubst workflow/configs/bench-%.yaml,bench-%,$(wildcard workflow/configs/bench-*.yaml)))
+NAMED_CONFIGS := $(sort $(wildcard workflow/configs/*.yaml))
+comma := ,
+space := $() $()
+
+.PHONY: run test lint paper $(BENCHMARKS) report clean
 
 # Python 3.10 exactly (openfhe's wheel and Snakemake 7.32 need it): python3.10 if it answers,
 # else an installed pyenv 3.10.x (pyenv's shim exists but fails when 3.10 is not selected).
@@ -61,18 +69,57 @@ test: $(STAMP)
 paper: $(STAMP)
 	$(call workflow,workflow/configs/paper.yaml)
 
-bench-tenseal: $(STAMP)
-	$(call workflow,workflow/configs/bench-tenseal.yaml)
+$(BENCHMARKS): bench-%: $(STAMP)
+	$(call workflow,workflow/configs/bench-$*.yaml)
 
-bench-openfhe: $(STAMP)
-	$(call workflow,workflow/configs/bench-openfhe.yaml)
-
-bench-concrete: $(STAMP)
-	$(call workflow,workflow/configs/bench-concrete.yaml)
+# Any other bench-NAME (checked before the environment is built).
+bench-%:
+	@echo "error: no benchmark '$*': workflow/configs/bench-$*.yaml does not exist;" \
+	     "available: $(or $(subst $(space),$(comma) ,$(BENCHMARKS)),none)" >&2
+	@exit 1
 
 # Re-runs only the report rule (and whatever is missing upstream).
 report: $(STAMP)
 	$(call workflow,$(CONFIG),--forcerun report)
+
+# Fails on any lint finding but LINT_ACCEPTED, which Snakemake reports for every rule. Every
+# rule runs in the project's environment (.venv: pyproject.toml's pins plus the project), and
+# no conda env file can describe it truthfully under Snakemake 7.32: it builds the env from a
+# copy of the file in <workdir>/.snakemake/conda/, so a relative path to the project finds it
+# only when snakemake runs in the repository root (not with --directory or --conda-prefix);
+# it keys the env on the file's text, so pyproject.toml's changes would never rebuild it; and
+# it appends its own site-packages (.venv's) to each job's sys.path, so a package missing from
+# the env would silently come from .venv. tests/test_workflow.py accepts the same finding.
+LINT_ACCEPTED := Specify a conda environment or container for each rule.
+
+# stdin: the JSON of `snakemake --lint json`; argv: the accepted title, then the command linted.
+define LINT_CHECK
+import json, sys
+accepted, command = sys.argv[1:]
+try:
+    found = json.load(sys.stdin)
+except ValueError:
+    sys.exit(f"error: `{command}` failed (see above)")
+bad = 0
+for kind in ("snakefiles", "rules"):
+    for item in found[kind]:
+        where = f"rule {item['for']['rule']}" if "rule" in item["for"] else item["for"]["snakefile"]
+        for lint in item["lints"]:
+            if lint["title"] == accepted:
+                print(f"  accepted: {where}: {lint['title']}")
+            else:
+                bad += 1
+                print(f"  LINT: {where}: {lint['title']}\n    {lint['body']}", *lint["links"], sep="\n    ")
+sys.exit(f"error: `{command}`: {bad} finding(s) to fix" if bad else None)
+endef
+export LINT_CHECK
+
+lint: $(STAMP)
+	@for c in '' $(NAMED_CONFIGS); do \
+		cmd="snakemake --lint$${c:+ --configfile $$c}"; \
+		echo "== $$cmd"; \
+		$(SNAKEMAKE) --lint json $${c:+--configfile "$$c"} | $(PY) -c "$$LINT_CHECK" '$(LINT_ACCEPTED)' "$$cmd" || exit 1; \
+	done
 
 clean:
 	rm -rf results reports/*/ .snakemake

@@ -1,11 +1,16 @@
-"""The common HE interface: what a CKKS library must offer the trainer.
+"""The common HE interface: what every backend adapter offers the trainer and the harness.
 
-A backend adapter subclasses :class:`CKKSBackend` and implements the ``_``-prefixed
-primitives on its own ciphertext objects. The public methods here do the bookkeeping
-once for every library: they count operations, track each ciphertext's level, and
-refuse what a real deployment could not do (a rotation without a generated key, a
-multiplication past the depth the keys were made for). The trainer only ever calls
-the public methods, so it never needs to know which library is underneath.
+An adapter is one module in ``backends/`` holding one concrete subclass of
+:class:`CKKSBackend` (a CKKS library the paper's slot-level schedule runs on) or of
+:class:`ModelBackend` (a library that trains a whole model itself). The registry finds
+it; the conformance checks in ``backends/checks.py`` run on it; its ``PARAMS_SCHEMA``
+is the only place its parameters are declared, checked here for every adapter alike.
+
+For CKKS, the public methods do the bookkeeping once for every library: they count
+operations, track each ciphertext's level, and refuse what a real deployment could not
+do (a rotation without a generated key, a multiplication past the depth the keys were
+made for). The trainer only ever calls the public methods, so it never needs to know
+which library is underneath.
 
 Roles: a *client* instance is created with parameters, generates keys, encrypts and
 decrypts. A *server* instance is built by :meth:`CKKSBackend.server_from_bytes` from
@@ -15,15 +20,22 @@ evaluates on ciphertexts deserialized from bytes.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import multiprocessing
+import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
+from . import schema
 
 T = TypeVar("T")
+
+#: Operation kinds the interface counts, in report order.
+OP_KINDS: tuple[str, ...] = ("ct_mult", "pt_mult", "scalar_mult", "add", "rotation", "rescale",
+                             "bootstrap", "encrypt", "decrypt")
 
 
 class BackendError(RuntimeError):
@@ -64,59 +76,166 @@ class OpCounts:
 
     counts: Counter = field(default_factory=Counter)
 
-    KINDS: ClassVar[tuple[str, ...]] = (
-        "ct_mult", "pt_mult", "scalar_mult", "add", "rotation", "rescale",
-        "bootstrap", "encrypt", "decrypt",
-    )
-
     def snapshot(self) -> dict[str, int]:
-        return {k: int(self.counts.get(k, 0)) for k in self.KINDS}
+        return {k: int(self.counts.get(k, 0)) for k in OP_KINDS}
 
     def since(self, before: dict[str, int]) -> dict[str, int]:
         now = self.snapshot()
-        return {k: now[k] - before.get(k, 0) for k in self.KINDS}
+        return {k: now[k] - before.get(k, 0) for k in OP_KINDS}
 
 
-class LibraryAdapter:
-    """What every adapter shares: the library it wraps and whether that imported.
+@dataclass(frozen=True)
+class Description:
+    """What a report must say about the backend that ran: library, mode, security, shape."""
 
-    Adapter modules catch their library's import error and store it in
-    ``import_error``, so the registry can list every backend on any machine and a
-    missing library is reported when it is used, with how to install it.
+    library: str
+    #: "exact" (plaintext reference), "encrypted" or "simulated" (nothing encrypted)
+    mode: str
+    security: str
+    security_bits: int | None
+    library_version: str
+    #: processes or threads the library computes with
+    workers: int | None
+    #: what a whole-model backend trains instead of the paper's algorithm (None: the paper's)
+    algorithm: str | None = None
+    ring_dim: int | None = None
+    slots: int | None = None
+    scale_bits: int | None = None
+    first_mod_bits: int | None = None
+    #: bits of the full modulus, known once keys exist
+    modulus_bits: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class IterationRecord:
+    """What one training iteration produced, for CKKS and whole-model backends alike.
+
+    ``phases`` maps a phase name to (wall seconds, CPU seconds) spent in it during this
+    iteration; one-off costs (compile, keys, the data upload) belong to the first
+    iteration's record, so a job's total is the sum over its records. ``upload`` maps a
+    part of the upload to (ciphertexts, bytes); ``download`` is what came back for the
+    client to decrypt.
     """
 
-    library: ClassVar[str] = "abstract"
-    import_error: ClassVar[str | None] = None
-    requirement: ClassVar[str] = ""
+    iteration: int
+    #: raw features (m x f) -> class scores (m x K), from the weights decrypted now
+    decision_function: Callable[[np.ndarray], np.ndarray]
+    phases: dict[str, tuple[float, float]]
+    #: server operations of this iteration
+    ops: dict[str, int] = field(default_factory=dict)
+    #: one-off server operations before the first iteration (CKKS setup)
+    setup_ops: dict[str, int] = field(default_factory=dict)
+    upload: dict[str, tuple[int, int]] = field(default_factory=dict)
+    download: tuple[int, int] = (0, 0)
+    #: serialized bytes of the public context and evaluation keys sent to the server
+    evalkey_bytes: int = 0
+    #: the same, by kind of key
+    key_bytes: dict[str, int] = field(default_factory=dict)
+    #: the paper's K x (f + 1) weights, bias first (None when the backend trains another model)
+    weights: np.ndarray | None = None
+    #: levels consumed by the weights after this iteration (CKKS)
+    level: int | None = None
 
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        if cls.import_error is None:
-            return None
-        return f"{cls.library} backend unavailable: {cls.import_error}; {cls.requirement}"
 
-    def _require_library(self) -> None:
-        reason = self.unavailable_reason()
-        if reason:
-            raise BackendError(reason)
+def default_workers(workers: int | None) -> int:
+    """``workers``, or the job's threads (OMP_NUM_THREADS, set by the workflow), or every core."""
+    if workers is not None:
+        return int(workers)
+    return int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
 
 
 def import_error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class CKKSBackend(LibraryAdapter, abc.ABC):
+class Adapter(abc.ABC):
+    """What every adapter declares: its library, its parameters, tiny test parameters.
+
+    An adapter module is cheap to import: it imports its HE library in ``load_library``,
+    on first use, so that the registry can find every adapter on any machine without
+    loading any library (a job of one library then carries no other library's code or
+    memory), and a missing library is reported when it is used, with how to install it.
+    """
+
+    library: ClassVar[str]
+    requirement: ClassVar[str] = ""
+    #: JSON schema of the parameters (defaults included): the one place they are declared
+    PARAMS_SCHEMA: ClassVar[dict] = {"type": "object", "additionalProperties": False, "properties": {}}
+    #: old parameter name -> what replaced it
+    RENAMED: ClassVar[dict[str, str]] = {}
+    #: small, fast parameters for the conformance checks and tests (may be INSECURE)
+    TEST_PARAMS: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        reason = self.unavailable_reason()
+        if reason:
+            raise BackendError(reason)
+        self.params = self.validate_params(params)
+
+    @classmethod
+    def load_library(cls) -> None:
+        """Import the wrapped library into the adapter's module (raises when it cannot)."""
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """None when the library loads here, else why not and how to install it."""
+        if "_unavailable" not in cls.__dict__:
+            try:
+                cls.load_library()
+                cls._unavailable = None
+            except Exception as exc:  # a wrong interpreter or glibc fails beyond ImportError
+                cls._unavailable = (f"{cls.library} backend unavailable: {import_error_text(exc)}; "
+                                    f"{cls.requirement}")
+        return cls._unavailable
+
+    @classmethod
+    def param_problems(cls, params: dict[str, Any], prefix: Sequence[Any] = (),
+                       extra_keys: Sequence[str] = ()) -> list[str]:
+        """Check ``params`` in place (defaults filled); one message per problem."""
+        out = schema.problems(params, cls.PARAMS_SCHEMA, prefix, extra_keys, cls.RENAMED)
+        return out or [f"{schema.key_path(prefix)}: {p}" if prefix else p for p in cls.cross_problems(params)]
+
+    @classmethod
+    def cross_problems(cls, params: dict[str, Any]) -> list[str]:
+        """Constraints between keys that a JSON schema cannot say (valid ``params``)."""
+        return []
+
+    @classmethod
+    def validate_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """A checked copy of ``params`` with every default filled; ParameterError otherwise."""
+        checked = dict(params)
+        problems = cls.param_problems(checked)
+        if problems:
+            raise ParameterError(f"{cls.library}: " + "; ".join(problems))
+        return checked
+
+    @abc.abstractmethod
+    def describe(self) -> Description:
+        """What ran, for the report."""
+
+    def _param_summary(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+
+
+class CKKSBackend(Adapter):
     """Base class of every CKKS adapter. See the module docstring for the roles.
 
-    Subclasses set ``library`` and ``PARAMS_SCHEMA`` (a JSON schema of their config
-    keys, with defaults) and implement the abstract ``_`` methods.
+    Subclasses set ``library``, ``PARAMS_SCHEMA`` (``ring_dim`` and, where they apply,
+    the shared names ``scale_bits``, ``first_mod_bits``, ``security``, ``workers``) and
+    ``TEST_PARAMS`` (which must hold the 2-iteration trainer's depth of 14), and
+    implement the abstract ``_`` methods.
     """
 
     mode: ClassVar[str] = "encrypted"  # or "exact" (plaintext reference)
-    PARAMS_SCHEMA: ClassVar[dict] = {"type": "object", "properties": {}}
+    RENAMED: ClassVar[dict[str, str]] = {
+        "poly_modulus_degree": "ring_dim", "slots": "ring_dim (= 2 x slots)",
+        "processes": "workers", "threads": "workers"}
 
     def __init__(self, **params: Any) -> None:
-        self.params = dict(params)
+        super().__init__(**params)
         self.ops = OpCounts()
         self.depth: int | None = None
         self.rotation_steps: frozenset[int] = frozenset()
@@ -126,18 +245,26 @@ class CKKSBackend(LibraryAdapter, abc.ABC):
 
     # ---------------------------------------------------------------- properties
     @property
-    @abc.abstractmethod
     def slots(self) -> int:
         """Number of CKKS slots of one ciphertext."""
-
-    def describe(self) -> dict[str, Any]:
-        """Parameters for the report: ring, slots, scale, depth, security."""
-        return {"library": self.library, "mode": self.mode, "slots": self.slots,
-                "depth": self.depth}
+        return int(self.params["ring_dim"]) // 2
 
     def max_depth(self) -> int:
         """Largest multiplicative depth these parameters can hold (before keygen)."""
         raise NotImplementedError
+
+    def depth_problem(self, depth: int) -> str | None:
+        """Why ``depth`` does not fit these parameters, or None."""
+        limit = self.max_depth()
+        if depth <= limit:
+            return None
+        return (f"{self.library}: the trainer needs multiplicative depth {depth}, but these "
+                f"parameters ({self._param_summary()}) hold at most {limit} levels; use a "
+                "larger ring_dim, fewer iterations or a larger modulus budget")
+
+    def key_sizes(self) -> dict[str, int]:
+        """Bytes of the published context and evaluation keys by kind; {} before keygen."""
+        return {}
 
     # ---------------------------------------------------------------- client side
     def keygen(self, depth: int, rotation_steps: Iterable[int]) -> None:
@@ -146,12 +273,9 @@ class CKKSBackend(LibraryAdapter, abc.ABC):
         Refuses, before anything is encrypted, a depth the parameters cannot hold.
         """
         steps = frozenset(self.normalize_step(int(k)) for k in rotation_steps) - {0}
-        limit = self.max_depth()
-        if depth > limit:
-            raise ParameterError(
-                f"{self.library}: the trainer needs multiplicative depth {depth}, but "
-                f"these parameters ({self._param_summary()}) hold at most {limit} levels; "
-                "use a larger ring, fewer iterations or a larger modulus budget")
+        problem = self.depth_problem(depth)
+        if problem:
+            raise ParameterError(problem)
         self.depth = int(depth)
         self.rotation_steps = steps
         self._keygen(self.depth, sorted(steps))
@@ -316,9 +440,6 @@ class CKKSBackend(LibraryAdapter, abc.ABC):
         if self.is_server:
             raise NoSecretKey(f"{self.library}: the server side holds no secret key and cannot {what}")
 
-    def _param_summary(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
-
     def _rotate_many(self, a: Ciphertext, steps: Sequence[int]) -> list[Any]:
         """Generic fallback: one independent rotation per step."""
         return [self._rotate(a, s) for s in steps]
@@ -366,57 +487,20 @@ class CKKSBackend(LibraryAdapter, abc.ABC):
     @abc.abstractmethod
     def _rotate(self, a: Ciphertext, step: int) -> Any: ...
 
-    def key_sizes(self) -> dict[str, int]:
-        """Bytes of the evaluation keys by kind (for the report); 0 when none."""
-        return {}
 
-
-@dataclass
-class ModelIteration:
-    """What a whole-model backend reports after each training iteration.
-
-    ``decision_function`` maps raw features (m x f) to class scores (m x K) using the
-    weights decrypted after this iteration; ``phases`` maps a phase name to
-    (wall seconds, CPU seconds) spent in it during this iteration (the first
-    iteration also carries one-off phases such as compile and keygen); ``ops`` are
-    operation counts of this iteration; ``upload`` / ``download`` count ciphertexts
-    and bytes that crossed the client/server boundary during it.
-    """
-
-    iteration: int
-    decision_function: Any
-    phases: dict[str, tuple[float, float]]
-    ops: dict[str, int] = field(default_factory=dict)
-    upload_cts: int = 0
-    upload_bytes: int = 0
-    download_cts: int = 0
-    download_bytes: int = 0
-    evalkey_bytes: int = 0
-
-
-class ModelBackend(LibraryAdapter, abc.ABC):
+class ModelBackend(Adapter):
     """A library that cannot run the slot-level schedule but trains a whole K-class
     model itself (Concrete ML's encrypted SGD): compared as a baseline in the same
     tables, never presented as the paper's algorithm."""
 
-    algorithm: ClassVar[str] = "unspecified"
-    PARAMS_SCHEMA: ClassVar[dict] = {"type": "object", "properties": {}}
-
-    def __init__(self, **params: Any) -> None:
-        self.params = dict(params)
-
-    @property
-    @abc.abstractmethod
-    def mode(self) -> str:
-        """"encrypted" or "simulated"."""
-
-    def describe(self) -> dict[str, Any]:
-        return {"library": self.library, "mode": self.mode, "algorithm": self.algorithm}
+    def shape_problems(self, n: int, f: int, n_classes: int, iterations: int) -> list[str]:
+        """Why these parameters cannot train n samples of f features (before any work)."""
+        return []
 
     @abc.abstractmethod
     def train(self, X: np.ndarray, y: np.ndarray, n_classes: int,
-              iterations: int) -> Iterable[ModelIteration]:
-        """Train on (X, y), yielding one ModelIteration per iteration."""
+              iterations: int) -> Iterator[IterationRecord]:
+        """Train on (X, y), yielding one IterationRecord per iteration."""
 
 
 _FORK_JOB: tuple[CKKSBackend, Callable, Sequence] | None = None

@@ -1,20 +1,40 @@
-"""Conformance checks every CKKS adapter must pass, written once.
+"""Conformance checks every adapter must pass, written once.
 
 Like scikit-learn's ``check_estimator``: each ``check_*`` takes a factory that builds
-a fresh *client* backend with small parameters and raises AssertionError on a
-violation. ``tests/test_conformance.py`` runs them all against every registered
-backend whose library is installed.
+a fresh (client) adapter with its small ``TEST_PARAMS`` and raises AssertionError on a
+violation. Each check declares the kind of adapter it applies to; :func:`checks_for`
+selects them by that capability, :func:`check_backend` runs them all, and
+``tests/test_conformance.py`` runs every one on every registered adapter.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .base import (CKKSBackend, DepthExceeded, MissingRotationKey, NoSecretKey,
-                   ParameterError)
+from .base import (OP_KINDS, Adapter, CKKSBackend, DepthExceeded, Description, IterationRecord,
+                   MissingRotationKey, ModelBackend, NoSecretKey, ParameterError)
 
-Factory = Callable[[], CKKSBackend]
+Factory = Callable[[], Any]
+_CHECKS: list[tuple[type[Adapter], Callable[[Factory], None]]] = []
+
+
+def _applies_to(kind: type[Adapter]) -> Callable:
+    def register(check: Callable[[Factory], None]) -> Callable[[Factory], None]:
+        _CHECKS.append((kind, check))
+        return check
+    return register
+
+
+def checks_for(cls: type[Adapter]) -> list[Callable[[Factory], None]]:
+    """The checks that apply to adapters of class ``cls``, in a fixed order."""
+    return [check for kind, check in _CHECKS if issubclass(cls, kind)]
+
+
+def check_backend(factory: Factory) -> None:
+    """Run every applicable check on the adapter ``factory`` builds."""
+    for check in checks_for(type(factory())):
+        check(factory)
 DEPTH = 4
 STEPS = (1, -1, 4, -8)
 
@@ -24,6 +44,39 @@ def tolerance(he: CKKSBackend) -> float:
     return 1e-12 if he.mode == "exact" else 1e-4
 
 
+# ------------------------------------------------------------------------- every adapter
+@_applies_to(Adapter)
+def check_parameters_declared_once(make: Factory) -> None:
+    """Defaults come from PARAMS_SCHEMA; unknown and renamed keys are refused by name."""
+    he = make()
+    cls = type(he)
+    props = cls.PARAMS_SCHEMA["properties"]
+    assert cls.PARAMS_SCHEMA.get("additionalProperties") is False, "PARAMS_SCHEMA must refuse unknown keys"
+    assert "library" not in props, "'library' is the registry's key, not a parameter"
+    defaults = {k: v["default"] for k, v in props.items() if "default" in v}
+    assert {k: cls.validate_params({})[k] for k in defaults} == defaults, "defaults not filled"
+    assert set(he.params) <= set(props), f"params {sorted(he.params)} outside the schema"
+    _refused(he, ParameterError, "an unknown parameter", lambda: cls(**{**he.params, "no_such_key": 1}))
+    for old, new in cls.RENAMED.items():
+        try:
+            cls(**{**he.params, old: 1})
+        except ParameterError as exc:
+            assert old in str(exc) and new.split()[0] in str(exc), str(exc)
+        else:
+            raise AssertionError(f"{cls.library}: the old key {old!r} was accepted")
+
+
+@_applies_to(Adapter)
+def check_describe(make: Factory) -> None:
+    desc = make().describe()
+    assert isinstance(desc, Description), "describe() must return a Description"
+    assert desc.library == make().library and desc.mode in ("exact", "encrypted", "simulated"), desc
+    assert desc.security, "the security level must be stated"
+    if desc.mode != "encrypted":
+        assert desc.security_bits is None, "only encrypted runs may claim security bits"
+
+
+# ------------------------------------------------------------------------- CKKS adapters
 def _ready(make: Factory, depth: int = DEPTH, steps=STEPS) -> CKKSBackend:
     he = make()
     he.keygen(depth, steps)
@@ -47,17 +100,22 @@ def _refused(he: CKKSBackend, error: type[Exception], what: str, action: Callabl
     raise AssertionError(f"{he.library}: {what} was allowed")
 
 
+@_applies_to(CKKSBackend)
 def check_slots(make: Factory) -> None:
     he = make()
     assert he.slots >= 8 and he.slots & (he.slots - 1) == 0, "slot count must be a power of two"
+    assert he.slots == he.params["ring_dim"] // 2, "slots must be ring_dim / 2"
+    assert he.max_depth() >= 14, "TEST_PARAMS must hold the 2-iteration trainer's depth 14"
 
 
+@_applies_to(CKKSBackend)
 def check_roundtrip(make: Factory) -> None:
     he = _ready(make)
     x = _vec(he, 0)
     _close(he, he.decrypt(he.encrypt(x)), x, "encrypt/decrypt")
 
 
+@_applies_to(CKKSBackend)
 def check_arithmetic(make: Factory) -> None:
     he = _ready(make)
     x, y, m = _vec(he, 1), _vec(he, 2), _vec(he, 3)
@@ -71,6 +129,7 @@ def check_arithmetic(make: Factory) -> None:
     _close(he, he.decrypt(he.mul_scalar(a, -0.37)), -0.37 * x, "mul_scalar")
 
 
+@_applies_to(CKKSBackend)
 def check_levels(make: Factory) -> None:
     """Levels grow by one per multiplication; operands at different levels combine."""
     he = _ready(make)
@@ -85,6 +144,7 @@ def check_levels(make: Factory) -> None:
            "plain and scalar products at depth")
 
 
+@_applies_to(CKKSBackend)
 def check_depth_budget(make: Factory) -> None:
     he = _ready(make)
     ct = he.encrypt(_vec(he, 6) * 0.5)
@@ -96,6 +156,7 @@ def check_depth_budget(make: Factory) -> None:
              lambda: fresh.keygen(fresh.max_depth() + 1, STEPS))
 
 
+@_applies_to(CKKSBackend)
 def check_rotations(make: Factory) -> None:
     he = _ready(make)
     x = _vec(he, 7)
@@ -110,6 +171,7 @@ def check_rotations(make: Factory) -> None:
     _refused(he, MissingRotationKey, "rotation without a declared key", lambda: he.rotate(ct, 2))
 
 
+@_applies_to(CKKSBackend)
 def check_counters(make: Factory) -> None:
     he = _ready(make)
     a = he.encrypt(_vec(he, 8))
@@ -119,6 +181,7 @@ def check_counters(make: Factory) -> None:
     assert (got["ct_mult"], got["pt_mult"], got["rotation"], got["rescale"]) == (1, 1, 1, 2), got
 
 
+@_applies_to(CKKSBackend)
 def check_serialization_boundary(make: Factory) -> None:
     """The server is built from bytes only, evaluates, and cannot decrypt."""
     client = _ready(make)
@@ -134,6 +197,7 @@ def check_serialization_boundary(make: Factory) -> None:
     _refused(server, NoSecretKey, "decryption on the server side", lambda: server.decrypt(out))
 
 
+@_applies_to(CKKSBackend)
 def check_parallel_map(make: Factory) -> None:
     """Forked workers give the same results and their operations are counted."""
     he = _ready(make)
@@ -149,5 +213,41 @@ def check_parallel_map(make: Factory) -> None:
         _close(he, he.decrypt(ct), np.roll(x * x, -1), "parallel_map")
 
 
-ALL_CHECKS = [check_slots, check_roundtrip, check_arithmetic, check_levels, check_depth_budget,
-              check_rotations, check_counters, check_serialization_boundary, check_parallel_map]
+# ------------------------------------------------------------------- whole-model adapters
+_N, _F, _K, _T = 24, 4, 3, 2
+
+
+def _problem() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = np.arange(_N) % _K
+    return 2.0 * np.eye(_K, _F)[y] + rng.normal(0.0, 0.3, (_N, _F)), y
+
+
+def _records(make: Factory) -> Iterator[IterationRecord]:
+    X, y = _problem()
+    return make().train(X, y, _K, _T)
+
+
+@_applies_to(ModelBackend)
+def check_model_records(make: Factory) -> None:
+    """One record per iteration, scores of every class, known operation kinds, sane traffic."""
+    X, _ = _problem()
+    records = list(_records(make))
+    assert [r.iteration for r in records] == list(range(1, _T + 1)), [r.iteration for r in records]
+    for r in records:
+        scores = r.decision_function(X[:5])
+        assert scores.shape == (5, _K) and np.isfinite(scores).all(), scores.shape
+        assert set(r.ops) <= set(OP_KINDS), f"unknown operation kinds {set(r.ops) - set(OP_KINDS)}"
+        assert all(w >= 0 and c >= 0 for w, c in r.phases.values()), r.phases
+        assert all(c >= 0 and b >= 0 for c, b in [*r.upload.values(), r.download]), r.upload
+    if make().describe().mode == "simulated":
+        assert all(not r.upload and r.download == (0, 0) for r in records), "simulation sent data"
+
+
+@_applies_to(ModelBackend)
+def check_model_shape_refused(make: Factory) -> None:
+    """A shape the parameters cannot train is refused before any work, by name."""
+    he = make()
+    assert he.shape_problems(_N, _F, _K, _T) == [], he.shape_problems(_N, _F, _K, _T)
+    assert he.shape_problems(1, _F, _K, _T), "a single training sample was accepted"
+

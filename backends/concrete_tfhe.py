@@ -43,7 +43,6 @@ and measured in serialized bytes. Simulation encrypts nothing, so its traffic is
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, ClassVar, Iterator
@@ -52,15 +51,13 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import MinMaxScaler
 
-from .base import ModelBackend, ModelIteration, ParameterError, import_error_text
+from .base import Description, IterationRecord, ModelBackend, ParameterError, default_workers
 from .measure import timed
 
-try:
-    from concrete import fhe
-    from concrete.ml.sklearn import SGDClassifier
-    _IMPORT_ERROR: str | None = None
-except Exception as exc:  # a broken native install (torch, LLVM runtime) fails beyond ImportError
-    _IMPORT_ERROR = import_error_text(exc)
+# Imported by ConcreteMLBackend.load_library on first use (see backends.base.Adapter): it
+# pulls in torch, seconds and ~0.5 GB.
+fhe: Any = None
+SGDClassifier: Any = None
 
 _MODES = {"execute": "encrypted", "simulate": "simulated"}
 # Inputs of Concrete ML's training circuit, in order: batch features, batch labels, weights, bias.
@@ -102,16 +99,11 @@ class ConcreteMLBackend(ModelBackend):
     """One-vs-rest encrypted SGD logistic regression through Concrete ML (see module docstring)."""
 
     library: ClassVar[str] = "concrete"
-    algorithm: ClassVar[str] = (
-        "one-vs-rest binary logistic regression, encrypted mini-batch SGD (Concrete ML "
-        "SGDClassifier, 6-bit quantised, lr 1, batch 8); NOT the paper's quadratic-gradient NAG")
-    import_error: ClassVar[str | None] = _IMPORT_ERROR
     requirement: ClassVar[str] = "install concrete-ml==1.9.0"
     PARAMS_SCHEMA: ClassVar[dict] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "library": {"const": "concrete"},
             "mode": {
                 "type": "string", "enum": list(_MODES), "default": "execute",
                 "description": "'execute': real TFHE encryption (128-bit); 'simulate': Concrete's "
@@ -126,48 +118,36 @@ class ConcreteMLBackend(ModelBackend):
             "parameters_range": {
                 "type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2,
                 "default": [-1.0, 1.0],
-                "description": "range of weights and bias (initialisation and clipping); features "
-                               "are min-max scaled to it"},
+                "description": "range [low, high] of weights and bias (initialisation and "
+                               "clipping); features are min-max scaled to it"},
             "random_state": {
                 "type": "integer", "minimum": 0, "default": 0,
                 "description": "seed of the batch sampling and weight initialisation"},
-            "iterations": {
-                "type": "integer", "minimum": 1,
-                "description": "SGD steps for this backend (overrides the workflow's iterations)"},
         },
     }
+    TEST_PARAMS: ClassVar[dict] = {"mode": "simulate", "n_components": 2}
 
-    def __init__(self, mode: str = "execute", n_components: int | None = 4, batch_size: int = 8,
-                 parameters_range: tuple[float, float] | list[float] = (-1.0, 1.0),
-                 random_state: int = 0, **params: Any) -> None:
-        self._require_library()
-        params.pop("library", None)
-        if params:
-            raise ParameterError(f"concrete: unknown parameters {sorted(params)} (the runner consumes "
-                                 "'iterations' before building the backend)")
-        if mode not in _MODES:
-            raise ParameterError(f"concrete: mode {mode!r} is not allowed; allowed: {', '.join(_MODES)}")
-        if n_components is not None and (not _is_int(n_components) or n_components < 1):
-            raise ParameterError(
-                f"concrete: n_components must be an integer >= 1 or null, got {n_components!r}")
-        if not _is_int(batch_size) or batch_size < 1:
-            raise ParameterError(f"concrete: batch_size must be an integer >= 1, got {batch_size!r}")
-        if not _is_int(random_state) or random_state < 0:
-            raise ParameterError(f"concrete: random_state must be an integer >= 0, got {random_state!r}")
-        try:
-            lo, hi = (float(v) for v in parameters_range)
-        except (TypeError, ValueError) as exc:
-            raise ParameterError(f"concrete: parameters_range must be two numbers [low, high], "
-                                 f"got {parameters_range!r}") from exc
-        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-            raise ParameterError(f"concrete: parameters_range must satisfy low < high, got {[lo, hi]}")
-        super().__init__(mode=mode, n_components=n_components, batch_size=int(batch_size),
-                         parameters_range=[lo, hi], random_state=int(random_state))
-        self.fhe_mode = mode
-        self.n_components = None if n_components is None else int(n_components)
-        self.batch_size = int(batch_size)
-        self.parameters_range = (lo, hi)
-        self.random_state = int(random_state)
+    @classmethod
+    def load_library(cls) -> None:
+        global fhe, SGDClassifier
+        from concrete import fhe
+        from concrete.ml.sklearn import SGDClassifier
+
+    @classmethod
+    def cross_problems(cls, params: dict[str, Any]) -> list[str]:
+        lo, hi = params["parameters_range"]
+        if not lo < hi:
+            return [f"parameters_range must satisfy low < high, got {[lo, hi]}"]
+        return []
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        p = self.params
+        self.fhe_mode = p["mode"]
+        self.n_components = p["n_components"]
+        self.batch_size = int(p["batch_size"])
+        self.parameters_range = tuple(float(v) for v in p["parameters_range"])
+        self.random_state = int(p["random_state"])
         self.evalkey_bytes: int | None = None  # known after keygen (execute mode)
         # Fixed training settings are read from the library, not restated here.
         template = self._new_model(max_iter=1)
@@ -177,32 +157,27 @@ class ConcreteMLBackend(ModelBackend):
         self.algorithm = (
             "one-vs-rest binary logistic regression, encrypted mini-batch SGD (Concrete ML "
             f"SGDClassifier, {self.n_bits_training}-bit quantised, lr {self.learning_rate:g}, "
-            f"batch {self.batch_size}); NOT the paper's quadratic-gradient NAG")
+            f"batch {self.batch_size}, p_error {self.p_error:g}); NOT the paper's "
+            "quadratic-gradient NAG")
 
     @property
     def mode(self) -> str:
         return _MODES[self.fhe_mode]
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Description:
         # Concrete ML compiles the training circuit with a default Configuration.
         bits = int(fhe.Configuration().security_level.value)
         encrypted = self.fhe_mode == "execute"
-        return {
-            **super().describe(),
-            "n_components": self.n_components, "batch_size": self.batch_size,
-            "parameters_range": list(self.parameters_range),
-            "n_bits_training": self.n_bits_training, "learning_rate": self.learning_rate,
-            "p_error": self.p_error,
-            "security": (f"{bits}-bit (Concrete default)" if encrypted
-                         else f"none (FHE simulation of the {bits}-bit parameters, nothing encrypted)"),
-            "security_bits": bits if encrypted else None,
-            "library_version": (f"concrete-ml {metadata.version('concrete-ml')}, "
-                                f"concrete-python {metadata.version('concrete-python')}"),
+        return Description(
+            library=self.library, mode=self.mode, algorithm=self.algorithm,
+            security=(f"{bits}-bit (Concrete default)" if encrypted
+                      else f"none (FHE simulation of the {bits}-bit parameters, nothing encrypted)"),
+            security_bits=bits if encrypted else None,
+            library_version=(f"concrete-ml {metadata.version('concrete-ml')}, "
+                             f"concrete-python {metadata.version('concrete-python')}"),
             # Concrete's runtime parallelises loops with OpenMP over every core it may use
             # (CPU/wall ~1.9 measured for the training circuit on an idle 2-core machine).
-            "threads": int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0))),
-            "evalkey_bytes": self.evalkey_bytes,
-        }
+            workers=default_workers(None))
 
     def _new_model(self, max_iter: int) -> Any:
         model = SGDClassifier(fit_encrypted=True, loss="log_loss",
@@ -213,8 +188,17 @@ class ConcreteMLBackend(ModelBackend):
         return model
 
     # ---------------------------------------------------------------- training
+    def shape_problems(self, n: int, f: int, n_classes: int, iterations: int) -> list[str]:
+        out = []
+        if self.n_components is not None and self.n_components > min(n, f):
+            out.append(f"n_components {self.n_components} exceeds what PCA can give for {n} "
+                       f"training samples with {f} features (at most {min(n, f)})")
+        if self.batch_size > n:
+            out.append(f"batch_size {self.batch_size} exceeds the {n} training samples")
+        return out
+
     def train(self, X: np.ndarray, y: np.ndarray, n_classes: int,
-              iterations: int) -> Iterator[ModelIteration]:
+              iterations: int) -> Iterator[IterationRecord]:
         """Validate now (before anything is compiled or encrypted), then train lazily."""
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y)
@@ -225,15 +209,12 @@ class ConcreteMLBackend(ModelBackend):
             raise ValueError(f"concrete: labels must lie in 0..{n_classes - 1} with n_classes >= 2")
         if iterations < 1:
             raise ValueError(f"concrete: iterations must be >= 1, got {iterations}")
-        if self.n_components is not None and self.n_components > min(n, f):
-            raise ParameterError(
-                f"concrete: n_components {self.n_components} exceeds what PCA can give for "
-                f"{n} training samples with {f} features (at most {min(n, f)})")
-        if self.batch_size > n:
-            raise ParameterError(f"concrete: batch_size {self.batch_size} exceeds the {n} training samples")
+        problems = self.shape_problems(n, f, n_classes, iterations)
+        if problems:
+            raise ParameterError("concrete: " + "; ".join(problems))
         return self._train(X, y.astype(np.int64), int(n_classes), int(iterations))
 
-    def _train(self, X: np.ndarray, y: np.ndarray, K: int, T: int) -> Iterator[ModelIteration]:
+    def _train(self, X: np.ndarray, y: np.ndarray, K: int, T: int) -> Iterator[IterationRecord]:
         execute = self.fhe_mode == "execute"
         phases: dict[str, tuple[float, float]] = {}
         with timed(phases, "compile"):
@@ -307,17 +288,12 @@ class ConcreteMLBackend(ModelBackend):
                     floats = [qmodule.dequantize_output(qw, qb) for qw, qb in q_out]
                     W = np.stack([w.reshape(d) for w, _ in floats], axis=1)
                     b = np.array([bb.reshape(()) for _, bb in floats])
-                yield ModelIteration(
+                yield IterationRecord(
                     iteration=t, decision_function=_Scores(reducer, scaler, W, b), phases=phases,
-                    ops={"bootstrap": K * pbs_per_step,
-                         "encrypt": up_cts, "decrypt": down_cts},
-                    upload_cts=up_cts, upload_bytes=up_bytes,
-                    download_cts=down_cts, download_bytes=down_bytes,
+                    ops={"bootstrap": K * pbs_per_step, "encrypt": up_cts, "decrypt": down_cts},
+                    upload={"batch": (up_cts, up_bytes)} if execute else {},
+                    download=(down_cts, down_bytes),
                     evalkey_bytes=(self.evalkey_bytes or 0) if t == 1 else 0)
                 phases = {}
         finally:
             circuit.cleanup()
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)

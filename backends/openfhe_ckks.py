@@ -26,19 +26,15 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .base import BackendError, Ciphertext, CKKSBackend, ParameterError, import_error_text
+from .base import BackendError, Ciphertext, CKKSBackend, Description, ParameterError, default_workers
 
-try:
-    import openfhe as ofhe
-    _IMPORT_ERROR: str | None = None
-except Exception as exc:  # a wrong interpreter raises ImportError, a wrong glibc OSError
-    ofhe = None
-    _IMPORT_ERROR = import_error_text(exc)
-_SECURITY = {  # name -> bits (None = no security)
-    "HEStd_128_classic": 128,
-    "HEStd_192_classic": 192,
-    "HEStd_256_classic": 256,
-    "HEStd_NotSet": None,
+# Imported by OpenFHEBackend.load_library on first use (see backends.base.Adapter).
+ofhe: Any = None
+_SECURITY = {  # config value -> OpenFHE's SecurityLevel
+    128: "HEStd_128_classic",
+    192: "HEStd_192_classic",
+    256: "HEStd_256_classic",
+    "none": "HEStd_NotSet",
 }
 _SCALING = ("FLEXIBLEAUTO", "FIXEDAUTO")
 #: depth probed at most by max_depth(); only reached with HEStd_NotSet
@@ -78,13 +74,11 @@ def _set_threads(n: int) -> None:
 
 class OpenFHEBackend(CKKSBackend):
     library: ClassVar[str] = "openfhe"
-    import_error: ClassVar[str | None] = _IMPORT_ERROR
     requirement: ClassVar[str] = "needs CPython 3.10 and openfhe==1.6.1.0.22.4"
     PARAMS_SCHEMA: ClassVar[dict] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "library": {"const": "openfhe"},
             "ring_dim": {"type": "integer", "enum": [2 ** k for k in range(10, 17)],
                          "default": 32768, "description": "ring dimension N (slots = N/2)"},
             "scale_bits": {"type": "integer", "minimum": 14, "maximum": 59, "default": 40,
@@ -92,37 +86,43 @@ class OpenFHEBackend(CKKSBackend):
                                           "accepts 14..59 on this 64-bit build"},
             "first_mod_bits": {"type": "integer", "minimum": 15, "maximum": 60, "default": 60,
                                "description": "bits of the first prime; must exceed scale_bits"},
-            "security": {"enum": list(_SECURITY), "default": "HEStd_128_classic",
-                         "description": "HE-standard level; HEStd_NotSet is INSECURE (tests only)"},
+            "security": {"enum": list(_SECURITY), "default": 128,
+                         "description": "HE-standard level in bits (classic); none is INSECURE "
+                                        "(tests only)"},
             "num_large_digits": {"type": ["integer", "null"], "minimum": 1, "default": None,
                                  "description": "hybrid key-switching digits (dnum); null = "
                                                 "OpenFHE's default; more digits allow more depth"},
-            "threads": {"type": ["integer", "null"], "minimum": 1, "default": None,
-                        "description": "OpenMP threads; null = all available cores"},
+            "workers": {"type": ["integer", "null"], "minimum": 1, "default": None,
+                        "description": "OpenMP threads; null = the job's threads"},
             "scaling": {"enum": list(_SCALING), "default": "FLEXIBLEAUTO",
                         "description": "OpenFHE rescaling technique"},
         },
     }
+    TEST_PARAMS: ClassVar[dict] = {"ring_dim": 1024, "security": "none", "workers": 2}
 
-    def __init__(self, ring_dim: int = 32768, scale_bits: int = 40, first_mod_bits: int = 60,
-                 security: str = "HEStd_128_classic", num_large_digits: int | None = None,
-                 threads: int | None = None, scaling: str = "FLEXIBLEAUTO",
-                 **params: Any) -> None:
-        self._require_library()
-        config = {"ring_dim": ring_dim, "scale_bits": scale_bits,
-                  "first_mod_bits": first_mod_bits, "security": security,
-                  "num_large_digits": num_large_digits, "threads": threads,
-                  "scaling": scaling, **params}
-        self._validate(config)
-        config.pop("library", None)
-        super().__init__(**config)
-        self.ring_dim = int(ring_dim)
-        self.scale_bits = int(scale_bits)
-        self.first_mod_bits = int(first_mod_bits)
-        self.security = security
-        self.num_large_digits = num_large_digits
-        self.scaling = scaling
-        self.threads = int(threads) if threads is not None else len(os.sched_getaffinity(0))
+    @classmethod
+    def load_library(cls) -> None:
+        global ofhe
+        import openfhe as ofhe
+
+    @classmethod
+    def cross_problems(cls, params: dict[str, Any]) -> list[str]:
+        if params["first_mod_bits"] <= params["scale_bits"]:
+            return [f"first_mod_bits ({params['first_mod_bits']}) must exceed scale_bits "
+                    f"({params['scale_bits']}): the last level holds values below "
+                    "2^(first_mod_bits - scale_bits)"]
+        return []
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        p = self.params
+        self.ring_dim = int(p["ring_dim"])
+        self.scale_bits = int(p["scale_bits"])
+        self.first_mod_bits = int(p["first_mod_bits"])
+        self.security = _SECURITY[p["security"]]
+        self.num_large_digits = p["num_large_digits"]
+        self.scaling = p["scaling"]
+        self.threads = default_workers(p["workers"])
         self._token = next(_TOKENS)
         self._cc: Any = None
         self._sk: Any = None
@@ -135,30 +135,13 @@ class OpenFHEBackend(CKKSBackend):
         if self.max_depth() < 1:
             raise ParameterError(
                 f"openfhe: ring_dim {self.ring_dim} cannot hold a single multiplicative level "
-                f"at {security} ({self._param_summary()}); use a larger ring")
-
-    def _validate(self, config: dict[str, Any]) -> None:
-        import jsonschema
-
-        try:
-            jsonschema.validate(config, self.PARAMS_SCHEMA)
-        except jsonschema.ValidationError as exc:
-            where = ".".join(map(str, exc.absolute_path)) or "parameters"
-            raise ParameterError(f"openfhe: {where}: {exc.message}") from None
-        if config["first_mod_bits"] <= config["scale_bits"]:
-            raise ParameterError(
-                f"openfhe: first_mod_bits ({config['first_mod_bits']}) must exceed scale_bits "
-                f"({config['scale_bits']}): the last level holds values below "
-                "2^(first_mod_bits - scale_bits)")
+                f"at security {p['security']} ({self._param_summary()}); use a larger ring_dim")
 
     # ---------------------------------------------------------------- properties
     @property
-    def slots(self) -> int:
-        return self.ring_dim // 2
-
-    @property
     def security_bits(self) -> int | None:
-        return _SECURITY[self.security]
+        bits = self.params["security"]
+        return None if bits == "none" else int(bits)
 
     def max_depth(self) -> int:
         """Largest depth GenCryptoContext accepts at this ring and security (cached)."""
@@ -215,29 +198,20 @@ class OpenFHEBackend(CKKSBackend):
             p.SetNumLargeDigits(int(self.num_large_digits))
         return ofhe.GenCryptoContext(p)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Description:
         from importlib.metadata import version
 
         bits = self.security_bits
         modulus = None
         if self._cc is not None:
             modulus = round(math.log2(self._cc.GetElementParams().GetModulus()), 1)
-        return {
-            **super().describe(),
-            "ring_dim": self.ring_dim,
-            "scale_bits": self.scale_bits,
-            "first_mod_bits": self.first_mod_bits,
-            "modulus_bits": modulus,
-            "max_depth": self.max_depth(),
-            "security_bits": bits,
-            "security": (f"{bits}-bit ({self.security})" if bits
-                         else f"none: INSECURE test parameters ({self.security})"),
-            "scaling": self.scaling,
-            "num_large_digits": self.num_large_digits,
-            "threads": self.threads,
-            "n_rotation_keys": len(self.rotation_steps),
-            "library_version": version("openfhe"),
-        }
+        return Description(
+            library=self.library, mode=self.mode,
+            security=(f"{bits}-bit ({self.security})" if bits
+                      else f"none: INSECURE test parameters ({self.security})"),
+            security_bits=bits, library_version=version("openfhe"), workers=self.threads,
+            ring_dim=self.ring_dim, slots=self.slots, scale_bits=self.scale_bits,
+            first_mod_bits=self.first_mod_bits, modulus_bits=modulus)
 
     def key_sizes(self) -> dict[str, int]:
         """Serialized bytes: rotation keys, relinearisation keys, context + public key."""

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .base import Ciphertext, CKKSBackend, ParameterError
+from .base import Ciphertext, CKKSBackend, Description
 
 
 class PlaintextBackend(CKKSBackend):
@@ -23,34 +23,29 @@ class PlaintextBackend(CKKSBackend):
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "library": {"const": "plaintext"},
-            "slots": {"type": "integer", "enum": [2 ** k for k in range(3, 17)], "default": 16384,
-                      "description": "slot count to mimic (CKKS ring dimension / 2)"},
+            "ring_dim": {"type": "integer", "enum": [2 ** k for k in range(4, 18)], "default": 32768,
+                         "description": "ring dimension to mimic (slots = ring_dim / 2)"},
             "max_depth": {"type": "integer", "minimum": 1, "default": 64,
                           "description": "largest multiplicative depth accepted"},
         },
     }
+    TEST_PARAMS: ClassVar[dict] = {"ring_dim": 2048}
 
-    def __init__(self, slots: int = 16384, max_depth: int = 64, **params: Any) -> None:
-        params.pop("library", None)
-        if params:
-            raise ParameterError(f"plaintext: unknown parameters {sorted(params)}")
-        if slots < 2 or slots & (slots - 1):
-            raise ParameterError(f"plaintext: slots must be a power of two, got {slots}")
-        super().__init__(slots=slots, max_depth=max_depth)
-        self._slots = int(slots)
-        self._max_depth = int(max_depth)
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._slots = int(self.params["ring_dim"]) // 2
 
     @property
     def slots(self) -> int:
         return self._slots
 
     def max_depth(self) -> int:
-        return self._max_depth
+        return int(self.params["max_depth"])
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "ring_dim": 2 * self._slots, "scale_bits": None,
-                "security_bits": None, "security": "none (plaintext)"}
+    def describe(self) -> Description:
+        return Description(library=self.library, mode=self.mode, security="none (plaintext)",
+                           security_bits=None, library_version="", workers=1,
+                           ring_dim=2 * self._slots, slots=self._slots)
 
     # client
     def _keygen(self, depth: int, steps: Sequence[int]) -> None:

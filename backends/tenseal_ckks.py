@@ -36,15 +36,11 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from .base import BackendError, Ciphertext, CKKSBackend, ParameterError, import_error_text
+from .base import BackendError, Ciphertext, CKKSBackend, Description, ParameterError, default_workers
 
-try:
-    import tenseal
-    from tenseal import sealapi
-    _IMPORT_ERROR: str | None = None
-except Exception as exc:  # ImportError, or a wheel whose binary does not load (OSError)
-    tenseal = sealapi = None  # type: ignore[assignment]
-    _IMPORT_ERROR = import_error_text(exc)
+# Imported by TenSEALBackend.load_library on first use (see backends.base.Adapter).
+tenseal: Any = None
+sealapi: Any = None
 
 _DEGREES = (8192, 16384, 32768, 65536)
 _TABLE_MAX_N = 32768  # largest ring in SEAL's 128-bit (HE standard) table
@@ -119,73 +115,63 @@ def _unpack(data: bytes) -> tuple[dict[str, Any], dict[str, memoryview]]:
 class TenSEALBackend(CKKSBackend):
     library: ClassVar[str] = "tenseal"
     mode: ClassVar[str] = "encrypted"
-    import_error: ClassVar[str | None] = _IMPORT_ERROR
     requirement: ClassVar[str] = "install tenseal==0.3.16"
     PARAMS_SCHEMA: ClassVar[dict] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "library": {"const": "tenseal"},
-            "poly_modulus_degree": {
+            "ring_dim": {
                 "type": "integer", "enum": list(_DEGREES), "default": 32768,
                 "description": "CKKS ring dimension N (slots = N/2); SEAL's 128-bit table stops at "
-                               "32768, so at 65536 its 32768 bound is applied (conservative)"},
+                               "32768, so at 65536 its 32768 bound is applied (conservative); smaller "
+                               "rings hold no useful depth at 128-bit security"},
             "scale_bits": {
                 "type": "integer", "minimum": _SCALE_BITS_RANGE[0], "maximum": _SCALE_BITS_RANGE[1],
                 "default": 40,
-                "description": "bits of the CKKS scale and of each rescaling prime; rotation noise "
-                               "scales as 2^-scale_bits, and the paper shape needs 50 for "
+                "description": "bits of the CKKS scale and of each rescaling prime (SEAL primes have "
+                               "at most 60 bits; below 20 no useful precision is left); rotation "
+                               "noise scales as 2^-scale_bits, and the paper shape needs 50 for "
                                "|W - oracle| <= 1e-5 (40 gives ~1e-4)"},
             "first_mod_bits": {
                 "type": "integer", "minimum": _SCALE_BITS_RANGE[0], "maximum": 60, "default": 60,
-                "description": "bits of the first (output) prime and of the key-switching prime"},
+                "description": "bits of the first (output) prime and of the key-switching prime; "
+                               "at least scale_bits"},
             "security": {
-                "type": "string", "enum": ["128", "none"], "default": "128",
-                "description": "'128': SEAL tc128 bound enforced; 'none': INSECURE, fast unit tests only"},
-            "processes": {
-                "type": "integer", "minimum": 1, "default": 2,
-                "description": "worker processes for parallel_map (SEAL holds the GIL)"},
+                "enum": [128, "none"], "default": 128,
+                "description": "128: SEAL's tc128 bound enforced; none: INSECURE, fast unit tests only"},
+            "workers": {
+                "type": ["integer", "null"], "minimum": 1, "default": None,
+                "description": "worker processes for parallel_map (SEAL holds the GIL); null = "
+                               "the job's threads"},
         },
     }
+    TEST_PARAMS: ClassVar[dict] = {"ring_dim": 8192, "security": "none", "workers": 1}
 
-    def __init__(self, poly_modulus_degree: int = 32768, scale_bits: int = 40,
-                 first_mod_bits: int = 60, security: str = "128", processes: int = 2,
-                 **params: Any) -> None:
-        self._require_library()
-        params.pop("library", None)
-        if params:
-            raise ParameterError(f"tenseal: unknown parameters {sorted(params)}")
-        N, security = int(poly_modulus_degree), str(security)
-        if N not in _DEGREES:
-            raise ParameterError(
-                f"tenseal: poly_modulus_degree {poly_modulus_degree} is not supported; use one of "
-                f"{list(_DEGREES)} (smaller rings hold no useful depth at 128-bit security)")
-        if security not in ("128", "none"):
-            raise ParameterError(f"tenseal: security must be '128' or 'none', got {security!r}")
-        lo, hi = _SCALE_BITS_RANGE
-        if not lo <= scale_bits <= hi:
-            raise ParameterError(
-                f"tenseal: scale_bits {scale_bits} out of range [{lo}, {hi}]: SEAL primes have at "
-                f"most 60 bits and a scale below 2^{lo} keeps no useful precision")
-        if not scale_bits <= first_mod_bits <= 60:
-            raise ParameterError(
-                f"tenseal: first_mod_bits {first_mod_bits} must lie in [scale_bits={scale_bits}, 60]: "
-                "the first prime holds the result above the scale and the special prime bounds "
-                "key-switching noise")
-        if int(processes) < 1:
-            raise ParameterError(f"tenseal: processes must be >= 1, got {processes}")
-        super().__init__(poly_modulus_degree=N, scale_bits=int(scale_bits),
-                         first_mod_bits=int(first_mod_bits), security=security,
-                         processes=int(processes))
-        self.N = N
-        self.scale_bits = int(scale_bits)
-        self.first_mod_bits = int(first_mod_bits)
-        self.security = security
-        self.workers = int(processes)
+    @classmethod
+    def load_library(cls) -> None:
+        global tenseal, sealapi
+        import tenseal
+        from tenseal import sealapi
+
+    @classmethod
+    def cross_problems(cls, params: dict[str, Any]) -> list[str]:
+        if params["first_mod_bits"] < params["scale_bits"]:
+            return [f"first_mod_bits {params['first_mod_bits']} must be at least scale_bits "
+                    f"{params['scale_bits']}: the first prime holds the result above the scale "
+                    "and the special prime bounds key-switching noise"]
+        return []
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.N = int(self.params["ring_dim"])
+        self.scale_bits = int(self.params["scale_bits"])
+        self.first_mod_bits = int(self.params["first_mod_bits"])
+        self.secure = self.params["security"] == 128
+        self.workers = default_workers(self.params["workers"])
         # SEAL's HE-standard table stops at N = 32768. At fixed log q security only grows
         # with N, so at 65536 we enforce the 32768 bound ourselves and let SEAL build the
         # context without its own check.
-        self._sec_level = (sealapi.SEC_LEVEL_TYPE.TC128 if security == "128" and N <= _TABLE_MAX_N
+        self._sec_level = (sealapi.SEC_LEVEL_TYPE.TC128 if self.secure and self.N <= _TABLE_MAX_N
                            else sealapi.SEC_LEVEL_TYPE.NONE)
         self._max_depth: int | None = None
         self._ctx: Any = None
@@ -198,10 +184,6 @@ class TenSEALBackend(CKKSBackend):
         self._key_sizes: dict[str, int] | None = None
 
     # ---------------------------------------------------------------- parameters
-    @property
-    def slots(self) -> int:
-        return self.N // 2
-
     def _create_primes(self, bits: Sequence[int]) -> list[int] | None:
         try:
             return [m.value() for m in sealapi.CoeffModulus.Create(self.N, list(bits))]
@@ -211,7 +193,7 @@ class TenSEALBackend(CKKSBackend):
     def max_depth(self) -> int:
         if self._max_depth is None:
             f, s = self.first_mod_bits, self.scale_bits
-            if self.security == "128":
+            if self.secure:
                 # all primes lie below 2^bits, so the chain's bit count is at most 2f + s*depth
                 bound = sealapi.CoeffModulus.MaxBitCount(min(self.N, _TABLE_MAX_N),
                                                          sealapi.SEC_LEVEL_TYPE.TC128)
@@ -282,7 +264,7 @@ class TenSEALBackend(CKKSBackend):
         self._s0 = s0
 
     # ---------------------------------------------------------------- description
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> Description:
         version = f"tenseal {tenseal.__version__}"
         seal = _seal_version()
         if seal:
@@ -290,16 +272,14 @@ class TenSEALBackend(CKKSBackend):
         modulus_bits = None
         if self._ctx is not None:
             modulus_bits = self._ctx.key_context_data().total_coeff_modulus_bit_count()
-        secure = self.security == "128"
-        return {**super().describe(), "ring_dim": self.N, "scale_bits": self.scale_bits,
-                "first_mod_bits": self.first_mod_bits, "modulus_bits": modulus_bits,
-                "security_bits": 128 if secure else None,
-                "security": ("128-bit (SEAL tc128)" if self.N <= _TABLE_MAX_N else
-                             "128-bit (SEAL tc128 bound of N=32768 applied at N=65536, "
-                             "conservative)") if secure else "none: INSECURE test parameters",
-                "n_rotation_keys": len(self.rotation_steps), "processes": self.workers,
-                "scale_management": "exact per-level scales, primes chosen to keep ~2^scale_bits",
-                "library_version": version}
+        security = (("128-bit (SEAL tc128)" if self.N <= _TABLE_MAX_N else
+                     "128-bit (SEAL tc128 bound of N=32768 applied at N=65536, conservative)")
+                    if self.secure else "none: INSECURE test parameters")
+        return Description(library=self.library, mode=self.mode, security=security,
+                           security_bits=128 if self.secure else None, library_version=version,
+                           workers=self.workers, ring_dim=self.N, slots=self.slots,
+                           scale_bits=self.scale_bits, first_mod_bits=self.first_mod_bits,
+                           modulus_bits=modulus_bits)
 
     def key_sizes(self) -> dict[str, int]:
         return dict(self._key_sizes or {})
@@ -321,7 +301,7 @@ class TenSEALBackend(CKKSBackend):
                  "relin_keys": _save(keygen.create_relin_keys()),
                  "galois_keys": _save(keygen.create_galois_keys(
                      [self._galois_element(k) for k in steps]))}
-        self._public = _pack({"s0": float.hex(s0), "security": self.security}, parts)
+        self._public = _pack({"s0": float.hex(s0), "security": self.params["security"]}, parts)
         self._key_sizes = self._sizes(parts)
         self._public_key, self._relin_keys, self._galois_keys = public_key, None, None
         # secret-key encryption: ~20x less fresh noise than public-key encryption at N = 32768
@@ -354,9 +334,9 @@ class TenSEALBackend(CKKSBackend):
         meta, parts = _unpack(data)
         if set(parts) != _PUBLIC_PARTS:
             raise BackendError(f"tenseal: public bytes hold {sorted(parts)}, expected {sorted(_PUBLIC_PARTS)}")
-        if meta["security"] != self.security:
+        if meta["security"] != self.params["security"]:
             raise ParameterError(f"tenseal: the client used security {meta['security']!r}, "
-                                 f"this server was built with {self.security!r}")
+                                 f"this server was built with {self.params['security']!r}")
         parms = _load(sealapi.EncryptionParameters(sealapi.SCHEME_TYPE.CKKS), parts["parms"])
         if parms.poly_modulus_degree() != self.N:
             raise ParameterError(f"tenseal: the client's ring is N={parms.poly_modulus_degree()}, "

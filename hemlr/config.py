@@ -1,27 +1,32 @@
-"""The workflow configuration: validation, defaults, the job list and dataset input checks.
+"""The workflow configuration: validation, defaults and the job list.
 
-The JSON schema (workflow/schemas/config.schema.yaml) owns the harness keys and the dataset
-keys of every source; each backend entry is owned by its adapter's ``PARAMS_SCHEMA``
-(``backends.registry.params_schema``), so a library's parameters are described in one place.
-Errors name the key path and what would have been allowed there, because a typo in a
-config should cost seconds, not a failed multi-hour job.
+The JSON schema (hemlr/schemas/config.schema.yaml, package data) owns the harness keys;
+each dataset entry is owned by its source's ``SCHEMA`` (hemlr/sources/) and each backend
+entry by its adapter's ``PARAMS_SCHEMA`` (backends/), so every parameter is declared in
+one place. Validation also checks every job from the shapes alone (the ring can hold the
+rows and the depth of the requested iterations at the stated security) and reports every
+problem at once, before any job runs: a typo should cost seconds, not a failed multi-hour
+job.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
-from backends import registry
+from backends import registry, schema
+from backends.base import BackendError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+from . import sources
+from .dataset import Shape
+from .session import job_problems
+
+SCHEMA_PATH = resources.files("hemlr") / "schemas" / "config.schema.yaml"
 
 #: Keys of a backend entry that the harness reads and the adapter never sees.
 HARNESS_BACKEND_KEYS = ("iterations",)
@@ -31,75 +36,20 @@ class ConfigError(ValueError):
     """An invalid configuration; the message names the key path and what is allowed there."""
 
 
-def _properties_with_defaults(validator: Any, properties: dict, instance: Any, schema: dict) -> Iterable:
-    # jsonschema never fills defaults itself; this is its documented extension recipe.
-    if validator.is_type(instance, "object"):
-        for key, sub in properties.items():
-            if isinstance(sub, dict) and "default" in sub:
-                instance.setdefault(key, copy.deepcopy(sub["default"]))
-    yield from jsonschema.Draft7Validator.VALIDATORS["properties"](validator, properties, instance, schema)
-
-
-_Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"properties": _properties_with_defaults})
-
-
-def _key_path(parts: Iterable[Any]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<top level>"
-
-
-def _message(err: jsonschema.ValidationError, prefix: Sequence[Any], extra_keys: Sequence[str]) -> str:
-    """One readable line per problem: key path first, then what is allowed there."""
-    parts = [*prefix, *err.absolute_path]
-    where = _key_path(parts)
-    if "propertyNames" in err.relative_schema_path:
-        return (f"{where}: name {err.instance!r} is not allowed; names must match "
-                f"{err.schema.get('pattern')} (letters, digits, '_' and '-': they become file names)")
-    if err.validator == "additionalProperties" and err.validator_value is False:
-        known = list(err.schema.get("properties", {}))
-        allowed = ", ".join([*known, *(k for k in extra_keys if k not in known)])
-        return "\n".join(f"{_key_path([*parts, key])}: unknown key; allowed keys at {where}: {allowed}"
-                         for key in err.instance if key not in known)
-    if err.validator == "enum":
-        text = (f"{where}: {err.instance!r} is not allowed; allowed values: "
-                f"{', '.join(map(str, err.validator_value))}")
-    elif err.validator == "required":
-        missing = [k for k in err.validator_value if k not in err.instance]
-        text = f"{where}: missing required key(s) {', '.join(missing)}"
-    else:
-        text = f"{where}: {err.message}"
-    # The failing schema's description says what the key means; the root's is too long to repeat.
-    description = err.schema.get("description") if len(err.relative_schema_path) > 1 else None
-    return f"{text} ({description})" if description else text
-
-
-def _errors(instance: Any, schema: dict, prefix: Sequence[Any] = (),
-            extra_keys: Sequence[str] = ()) -> list[str]:
-    """Validate ``instance`` in place (filling defaults) and return one message per problem."""
-    errors = sorted(_Validator(schema).iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
-    # Draft 7 reports each missing required key separately; the message already lists them all.
-    return list(dict.fromkeys(_message(e, prefix, extra_keys) for e in errors))
-
-
-def _backend_errors(name: str, spec: dict[str, Any]) -> list[str]:
-    library = spec["library"]
-    if library not in registry.LIBRARIES:
+def _backend_problems(name: str, entry: dict[str, Any]) -> list[str]:
+    library = entry["library"]
+    if library not in registry.libraries():
+        broken = "".join(f"; {m} failed to import ({why})" for m, why in registry.broken_modules().items())
         return [f"backends.{name}.library: unknown library {library!r}; "
-                f"allowed values: {', '.join(registry.LIBRARIES)}"]
-    try:
-        schema = registry.params_schema(library)
-    except Exception as exc:  # an adapter under construction may fail on import in any way
-        return [f"backends.{name}.library: the adapter for library {library!r} cannot be imported "
-                f"({type(exc).__name__}: {exc})"]
-    harness = {k: spec.pop(k) for k in HARNESS_BACKEND_KEYS if k in spec}
-    errors = _errors(spec, schema, ("backends", name), extra_keys=HARNESS_BACKEND_KEYS)
-    spec.update(harness)
-    return errors
+                f"allowed values: {', '.join(registry.libraries())}{broken}"]
+    params = {k: v for k, v in entry.items() if k not in ("library", *HARNESS_BACKEND_KEYS)}
+    problems = registry.backend_class(library).param_problems(
+        params, ("backends", name), extra_keys=("library", *HARNESS_BACKEND_KEYS))
+    entry.update(params)  # the adapter's defaults, so that jobs and reports see them
+    return problems
 
 
-def _experiment_errors(config: dict[str, Any]) -> list[str]:
+def _experiment_problems(config: dict[str, Any]) -> list[str]:
     errors = []
     for i, experiment in enumerate(config["experiments"]):
         for kind in ("datasets", "backends"):
@@ -110,24 +60,67 @@ def _experiment_errors(config: dict[str, Any]) -> list[str]:
     return errors
 
 
-def validate_config(config: Mapping[str, Any], schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+def _job_problems(config: dict[str, Any], datasets: set[str], backends: set[str]) -> list[str]:
+    """Every valid (dataset, backend) job checked from the dataset's shape alone."""
+    shapes: dict[str, Shape | None] = {}
+    built: dict[str, Any] = {}
+    errors = []
+    for d, b in train_jobs(config):
+        if d not in datasets or b not in backends:
+            continue
+        if d not in shapes:  # None when the inputs are missing: the data stage says so
+            shapes[d] = sources.source(config["datasets"][d]).shape()
+        if b not in built:
+            try:
+                built[b] = registry.make_backend(backend_params(config, b))
+            except BackendError as exc:
+                built[b] = None
+                errors.append(f"backends.{b}: {exc}")
+        shape, backend = shapes[d], built[b]
+        if shape is not None and backend is not None:
+            errors += [f"backends.{b} with datasets.{d} ({shape.n_train} samples, "
+                       f"{shape.n_features} features, {shape.n_classes} classes): {p}"
+                       for p in job_problems(backend, shape.n_train, shape.n_features,
+                                             shape.n_classes, backend_iterations(config, b))]
+    return errors
+
+
+def _about(errors: list[str], path: str) -> bool:
+    """Whether a message concerns the entry at ``path`` (or something inside it)."""
+    return any(e.startswith((f"{path}:", f"{path}.", f"{path}[")) for e in errors)
+
+
+def validate_config(config: Mapping[str, Any], schema_path: str | Path | None = None) -> dict[str, Any]:
     """A validated copy of ``config`` with every default filled in; raises ConfigError listing all problems."""
     if not isinstance(config, Mapping):
         raise ConfigError(f"<top level>: the configuration must be a mapping, got {type(config).__name__}")
     cfg = copy.deepcopy(dict(config))
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    errors = _errors(cfg, schema)
-    if errors:  # the checks below rely on the structure the schema guarantees
-        raise ConfigError("\n".join(errors))
-    for name, spec in cfg["backends"].items():
-        errors += _backend_errors(name, spec)
-    errors += _experiment_errors(cfg)
+    top = yaml.safe_load((Path(schema_path) if schema_path else SCHEMA_PATH).read_text())
+    errors = schema.problems(cfg, top)
+    # Each entry is checked by its owner as far as the structure holding it is sound, so
+    # that one message lists every problem.
+    valid: dict[str, set[str]] = {"datasets": set(), "backends": set()}
+    owners = {"datasets": ("source", sources.spec_problems), "backends": ("library", _backend_problems)}
+    for section, (key, check) in owners.items():
+        entries = cfg.get(section)
+        if not isinstance(entries, dict):
+            continue
+        for name, entry in entries.items():
+            if isinstance(entry, dict) and isinstance(entry.get(key), str):
+                found = check(name, entry)
+                errors += found
+                if not found and not _about(errors, f"{section}.{name}"):
+                    valid[section].add(name)
+    if all(isinstance(cfg.get(k), dict) for k in valid) and not _about(errors, "experiments"):
+        errors += _experiment_problems(cfg)
+        if not _about(errors, "iterations"):
+            errors += _job_problems(cfg, valid["datasets"], valid["backends"])
     if errors:
         raise ConfigError("\n".join(errors))
     return cfg
 
 
-def load_config(path: str | Path, schema_path: str | Path = SCHEMA_PATH) -> dict[str, Any]:
+def load_config(path: str | Path, schema_path: str | Path | None = None) -> dict[str, Any]:
     """Read a YAML config file and validate it (see validate_config)."""
     try:
         data = yaml.safe_load(Path(path).read_text())
@@ -154,60 +147,3 @@ def backend_params(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 def backend_iterations(config: Mapping[str, Any], name: str) -> int:
     return int(config["backends"][name].get("iterations", config["iterations"]))
-
-
-# ------------------------------------------------------------------------------ dataset inputs
-
-
-def _named_files(spec: Mapping[str, Any]) -> list[str]:
-    keys = {"features_csv": ("path", "test_path"), "mnist_regnet": ("weights",)}.get(spec["source"], ())
-    return [spec[k] for k in keys if spec.get(k)]
-
-
-def dataset_files(spec: Mapping[str, Any]) -> list[str]:
-    """Files named by a dataset spec that exist, for Snakemake to watch; missing ones are
-    left to dataset_manifest, which reports them with hemlr.data's message."""
-    return [p for p in _named_files(spec) if os.path.isfile(p)]
-
-
-def _file_record(path: str, count_rows: bool) -> dict[str, Any]:
-    from hemlr.data import DataError
-
-    if not os.path.isfile(path):
-        raise DataError(f"{path}: file not found")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    record = {"path": os.path.abspath(path), "bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
-    if count_rows:  # non-blank lines, as hemlr.data counts CSV rows
-        with open(path, "rb") as f:
-            record["rows"] = sum(1 for line in f if line.strip())
-    return record
-
-
-def dataset_manifest(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Check that a dataset's inputs exist and record what they are, before any heavy work.
-
-    Raises hemlr.data.DataError naming what is missing and how to provide it.
-    """
-    manifest: dict[str, Any] = {"dataset": name, "source": spec["source"], "spec": dict(spec)}
-    if spec["source"] == "digits":
-        import sklearn
-        from sklearn.datasets import load_digits
-
-        manifest.update(sklearn_version=sklearn.__version__, images=len(load_digits().target))
-    elif spec["source"] == "features_csv":
-        manifest["files"] = [_file_record(p, count_rows=True) for p in _named_files(spec)]
-    elif spec["source"] == "mnist_regnet":
-        from hemlr.data import load_mnist_split
-        from hemlr.features import REGNET_WEIGHTS_FILE, regnet_backbone
-
-        root = spec["mnist_root"]
-        counts = {split: len(load_mnist_split(root, train, download=spec["download"])[1])
-                  for split, train in (("train", True), ("test", False))}
-        regnet_backbone(spec["weights"], spec["torch_home"])  # DataError naming the missing weights
-        manifest["mnist"] = {"root": os.path.abspath(root), **{f"{k}_images": v for k, v in counts.items()}}
-        manifest["weights"] = (_file_record(spec["weights"], count_rows=False) if spec["weights"] else
-                               {"file": REGNET_WEIGHTS_FILE, "torch_home": spec["torch_home"]})
-    return manifest

@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from backends import registry
 
-from .trainer import open_session
+from .session import open_session
 
 
 class HEMLRClassifier(ClassifierMixin, BaseEstimator):
@@ -47,9 +47,7 @@ class HEMLRClassifier(ClassifierMixin, BaseEstimator):
         spec = {"library": self.backend} if isinstance(self.backend, str) else dict(self.backend)
         session = open_session(registry.make_backend(spec), X, codes, len(self.classes_),
                                self.iterations)
-        self.weights_history_ = []
-        for _ in session.server.iterate():
-            self.weights_history_.append(session.weights()[0])
+        self.weights_history_ = [record.weights for record in session]
         W = self.weights_history_[-1]
         self.intercept_, self.coef_ = W[:, 0], W[:, 1:]
         self.n_iter_ = len(self.weights_history_)

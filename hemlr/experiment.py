@@ -1,7 +1,8 @@
 """One train job: a dataset x a backend setting -> a tidy table, one row per iteration.
 
-CKKS backends run the encoded trainer through a real client/server byte boundary;
-whole-model backends (Concrete ML) train themselves. Both give the same columns.
+The job opens a session on the adapter (the paper's algorithm through a real
+client/server byte boundary on CKKS; a whole-model library's own training otherwise),
+evaluates every iteration's record and turns it into a row, in one place.
 """
 from __future__ import annotations
 
@@ -11,34 +12,62 @@ import numpy as np
 import pandas as pd
 
 from backends import registry
-from backends.base import CKKSBackend, ModelBackend
+from backends.base import OP_KINDS, IterationRecord
 from backends.measure import timed
 
+from . import columns as col
 from . import metrics
-from .data import Dataset
-from .oracle import train_oracle
+from .dataset import Dataset
+from .oracle import OracleStep, train_oracle
 from .provenance import peak_rss_mb, provenance
-from .trainer import UPLOAD_NAMES, open_session
+from .session import open_session
 
 PAPER_ALGORITHM = "quadratic-gradient NAG, cubic sigmoid (Chiang 2023, paper mode)"
-OP_KINDS = ("ct_mult", "pt_mult", "scalar_mult", "rotation", "rescale", "bootstrap")
 
 
-def _phase_columns(phases: dict[str, tuple[float, float]]) -> dict[str, float]:
-    out = {}
-    for name, (wall, cpu) in phases.items():
-        out[f"time_{name}_s"] = wall
-        out[f"cpu_{name}_s"] = cpu
-    return out
-
-
-def _eval_columns(ds: Dataset, train_scores: np.ndarray, test_scores: np.ndarray) -> dict[str, float]:
+def _eval_columns(ds: Dataset, rec: IterationRecord) -> dict[str, float]:
+    train, test = rec.decision_function(ds.X_train), rec.decision_function(ds.X_test)
+    has_test = len(ds.y_test) > 0
     return {
-        "train_accuracy": metrics.accuracy(train_scores, ds.y_train),
-        "test_accuracy": metrics.accuracy(test_scores, ds.y_test) if len(ds.y_test) else np.nan,
-        "sle_loss": metrics.sle_loss(train_scores, ds.y_train, ds.n_classes),
-        "test_sle_loss": (metrics.sle_loss(test_scores, ds.y_test, ds.n_classes)
-                          if len(ds.y_test) else np.nan),
+        "train_accuracy": metrics.accuracy(train, ds.y_train),
+        "test_accuracy": metrics.accuracy(test, ds.y_test) if has_test else np.nan,
+        "sle_loss": metrics.sle_loss(train, ds.y_train, ds.n_classes),
+        "test_sle_loss": metrics.sle_loss(test, ds.y_test, ds.n_classes) if has_test else np.nan,
+    }
+
+
+def _oracle_columns(ds: Dataset, rec: IterationRecord, oracle: OracleStep | None) -> dict[str, float]:
+    """How far the decrypted weights are from the textbook algorithm's (paper's algorithm only)."""
+    if rec.weights is None or oracle is None:
+        return {"max_abs_w_diff_oracle": np.nan, "oracle_test_accuracy": np.nan}
+    return {"max_abs_w_diff_oracle": float(np.abs(rec.weights - oracle.W).max()),
+            "oracle_test_accuracy": (metrics.accuracy(metrics.linear_scores(ds.X_test, oracle.W), ds.y_test)
+                                     if len(ds.y_test) else np.nan)}
+
+
+def _row(ds: Dataset, rec: IterationRecord, oracle: OracleStep | None) -> dict[str, Any]:
+    """The measured columns of one iteration (the one place records become columns)."""
+    phases = dict(rec.phases)
+    with timed(phases, "eval"):
+        evals = _eval_columns(ds, rec)
+    unknown = set(phases) - set(col.PHASES)
+    if unknown:
+        raise ValueError(f"phases {sorted(unknown)} are not among {col.PHASES}")
+    return {
+        "iteration": rec.iteration, **evals, **_oracle_columns(ds, rec, oracle),
+        "level_after": rec.level,
+        "upload_cts": sum(c for c, _ in rec.upload.values()),
+        "upload_bytes": sum(b for _, b in rec.upload.values()),
+        **{col.upload_cts(part): c for part, (c, _) in rec.upload.items()},
+        **{col.upload_bytes(part): b for part, (_, b) in rec.upload.items()},
+        "download_cts": rec.download[0], "download_bytes": rec.download[1],
+        "evalkey_bytes": rec.evalkey_bytes,
+        **{col.key_bytes(kind): b for kind, b in rec.key_bytes.items()},
+        **{col.setup_op(k): v for k, v in rec.setup_ops.items()},
+        **{k: rec.ops.get(k, 0) for k in OP_KINDS},
+        **{col.wall(p): phases[p][0] for p in col.PHASES if p in phases},
+        **{col.cpu(p): phases[p][1] for p in col.PHASES if p in phases},
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -46,104 +75,31 @@ def run_experiment(ds: Dataset, backend_name: str, backend_spec: dict[str, Any],
                    iterations: int, run: str) -> pd.DataFrame:
     """Train ``ds`` on backend setting ``backend_name`` and measure every iteration.
 
-    ``backend_spec`` is a validated config entry (``library`` plus parameters); an
-    ``iterations`` key in it overrides the workflow-wide ``iterations``.
+    ``backend_spec`` is what the adapter receives: ``library`` plus its parameters.
     """
-    spec = dict(backend_spec)
-    iterations = int(spec.pop("iterations", iterations))
-    cls = registry.backend_class(spec["library"])
-    runner = _run_model if issubclass(cls, ModelBackend) else _run_ckks
-    rows = runner(ds, spec, iterations)
-    common = {
+    session = open_session(registry.make_backend(backend_spec), ds.X_train, ds.y_train,
+                           ds.n_classes, iterations)
+    oracle: list[OracleStep] | None = None
+    rows = []
+    for rec in session:
+        if rec.weights is not None and oracle is None:  # only the paper's algorithm has one
+            oracle = train_oracle(ds.X_train, ds.y_train, ds.n_classes, iterations)
+        rows.append(_row(ds, rec, oracle[rec.iteration - 1] if oracle else None))
+    desc = session.describe()
+    params = {k: v for k, v in backend_spec.items() if k != "library"}
+    job = {
         "run": run, "dataset": ds.name, "dataset_source": ds.source, "dataset_note": ds.note,
-        "backend": backend_name, "n_train": len(ds.y_train), "n_test": len(ds.y_test),
-        "n_features": ds.X_train.shape[1], "n_classes": ds.n_classes,
-        "iterations_planned": iterations, **provenance(),
+        "paper_data": ds.paper_data, "backend": backend_name, "n_train": len(ds.y_train),
+        "n_test": len(ds.y_test), "n_features": ds.X_train.shape[1], "n_classes": ds.n_classes,
+        "iterations_planned": iterations, **desc.as_dict(),
+        "algorithm": desc.algorithm or PAPER_ALGORITHM, **session.layout(),
+        "params": ", ".join(f"{k}={v}" for k, v in sorted(params.items())), **provenance(),
     }
-    return pd.DataFrame([{**common, **row} for row in rows])
-
-
-def _run_ckks(ds: Dataset, spec: dict[str, Any], iterations: int) -> list[dict[str, Any]]:
-    params = {k: v for k, v in spec.items() if k != "library"}
-    client_he: CKKSBackend = registry.make_backend(spec)
-    once: dict[str, tuple[float, float]] = {}
-    session = open_session(client_he, ds.X_train, ds.y_train, ds.n_classes, iterations,
-                           timer=lambda name: timed(once, name))
-    plan, server, upload = session.plan, session.server, session.upload
-    server_he = server.he
-    setup_ops = server_he.ops.snapshot()  # the server's counters start at its setup
-    oracle = train_oracle(ds.X_train, ds.y_train, ds.n_classes, iterations)
-
-    desc = client_he.describe()
-    run_cols: dict[str, Any] = {
-        "library": client_he.library, "mode": client_he.mode, "algorithm": PAPER_ALGORITHM,
-        "ring_dim": desc.get("ring_dim"), "slots": client_he.slots,
-        "scale_bits": desc.get("scale_bits"), "depth": plan.depth,
-        "modulus_bits": desc.get("modulus_bits"), "security_bits": desc.get("security_bits"),
-        "security": desc.get("security"), "library_version": desc.get("library_version", ""),
-        "threads": desc.get("threads", client_he.workers), "columns": plan.cols,
-        "rows_per_ct": plan.rows, "window": plan.p, "rotation_keys": len(plan.rotation_steps),
-        "params": ", ".join(f"{k}={v}" for k, v in sorted(params.items())),
-    }
-    # One-off measurements belong to the row of iteration 1, when they happened: every
-    # measured column of a job's rows then sums to the job's total.
-    one_off: dict[str, Any] = {
-        "upload_cts": sum(upload.counts().values()), "upload_bytes": sum(upload.sizes().values()),
-        "evalkey_bytes": len(upload.public),
-        **{f"upload_cts_{k}": upload.counts()[k] for k in UPLOAD_NAMES},
-        **{f"upload_bytes_{k}": upload.sizes()[k] for k in UPLOAD_NAMES},
-        **{f"keybytes_{k}": v for k, v in client_he.key_sizes().items()},
-        **{f"setup_{k}": setup_ops[k] for k in OP_KINDS},
-        **_phase_columns(once),
-    }
-    rows = []
-    for step in oracle:
-        phases: dict[str, tuple[float, float]] = {}
-        ops0 = server_he.ops.snapshot()
-        with timed(phases, "iteration"):
-            server.step()
-        ops = server_he.ops.since(ops0)
-        with timed(phases, "decrypt"):
-            W, blobs = session.weights()
-        with timed(phases, "eval"):
-            evals = _eval_columns(ds, metrics.linear_scores(ds.X_train, W),
-                                  metrics.linear_scores(ds.X_test, W))
-        rows.append({
-            **run_cols, **(one_off if server.t == 1 else dict.fromkeys(one_off, 0)),
-            "iteration": server.t, **evals,
-            "max_abs_w_diff_oracle": float(np.abs(W - step.W).max()),
-            "oracle_test_accuracy": (metrics.accuracy(metrics.linear_scores(ds.X_test, step.W),
-                                                      ds.y_test) if len(ds.y_test) else np.nan),
-            "level_after": max(w.level for w in server.W), "download_cts": len(blobs),
-            "download_bytes": sum(map(len, blobs)),
-            **{k: ops[k] for k in OP_KINDS}, **_phase_columns(phases),
-            "peak_rss_mb": peak_rss_mb(),
-        })
-    return rows
-
-
-def _run_model(ds: Dataset, spec: dict[str, Any], iterations: int) -> list[dict[str, Any]]:
-    backend: ModelBackend = registry.make_backend(spec)
-    desc = backend.describe()
-    params = {k: v for k, v in spec.items() if k != "library"}
-    run_cols = {
-        "library": backend.library, "mode": backend.mode, "algorithm": backend.algorithm,
-        "security_bits": desc.get("security_bits"), "security": desc.get("security"),
-        "library_version": desc.get("library_version", ""), "threads": desc.get("threads"),
-        "params": ", ".join(f"{k}={v}" for k, v in sorted(params.items())),
-    }
-    rows = []
-    for it in backend.train(ds.X_train, ds.y_train, ds.n_classes, iterations):
-        phases = dict(it.phases)
-        with timed(phases, "eval"):
-            evals = _eval_columns(ds, it.decision_function(ds.X_train),
-                                  it.decision_function(ds.X_test))
-        rows.append({
-            **run_cols, "iteration": it.iteration, **evals, "max_abs_w_diff_oracle": np.nan,
-            "upload_cts": it.upload_cts, "upload_bytes": it.upload_bytes,
-            "download_cts": it.download_cts, "download_bytes": it.download_bytes,
-            "evalkey_bytes": it.evalkey_bytes,
-            **{k: it.ops.get(k, 0) for k in OP_KINDS}, **_phase_columns(phases),
-            "peak_rss_mb": peak_rss_mb(),
-        })
-    return rows
+    table = pd.DataFrame([{**job, **row} for row in rows])
+    # Every measured column exists on every row (0 where nothing happened in that
+    # iteration, e.g. one-off costs after the first), so sums over a job's rows work.
+    counts = [c for c in table.columns if c.startswith(("upload_", "keybytes_", "setup_"))]
+    table[counts] = table[counts].fillna(0).astype("int64")
+    times = [f(p) for p in col.PHASES for f in (col.wall, col.cpu) if f(p) in table]
+    table[times] = table[times].fillna(0.0)
+    return table

@@ -16,7 +16,7 @@ from torch import nn
 from torchvision import transforms
 from tqdm import tqdm
 
-from hemlr.data import DataError
+from hemlr.dataset import DataError
 
 # File name of RegNet_X_400MF_Weights.IMAGENET1K_V1 (torchvision 0.18.1), as torch.hub caches it.
 REGNET_WEIGHTS_FILE = "regnet_x_400mf-adf1edd5.pth"

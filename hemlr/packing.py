@@ -55,7 +55,11 @@ class Plan:
         if self.cols > self.slots:
             raise ValueError(
                 f"a ciphertext of {self.slots} slots cannot hold one row of {self.cols} "
-                f"columns (d={self.d}, K={self.K}); use a larger ring")
+                f"columns (d={self.d}, K={self.K}); use a larger ring_dim")
+        if self.rows < self.K:
+            raise ValueError(
+                f"a ciphertext of {self.slots} slots holds {self.rows} rows of {self.cols} "
+                f"columns, too few for the K={self.K} weight rows; use a larger ring_dim")
         p = self.p
         if p < 1 or p & (p - 1) or self.K * p > self.cols - self.d + p or self.K * p > self.cols:
             raise ValueError(
@@ -242,9 +246,7 @@ def pack_replicated(plan: Plan, vec: np.ndarray) -> np.ndarray:
 
 
 def pack_weights(plan: Plan, W: np.ndarray) -> np.ndarray:
-    """The K x d weight block in rows 0..K-1 of one grid (needs R >= K)."""
-    if plan.rows < plan.K:
-        raise ValueError(f"{plan.rows} rows per ciphertext cannot hold K={plan.K} weight rows")
+    """The K x d weight block in rows 0..K-1 of one grid (the plan guarantees R >= K)."""
     grid = np.zeros((plan.rows, plan.cols))
     grid[:W.shape[0], :W.shape[1]] = W
     return grid.ravel()

@@ -1,10 +1,8 @@
 """The run's report: the training jobs' tidy tables merged, summarised side by side, and plotted.
 
-Input: one table per training job (hemlr.experiment.run_experiment), one row per iteration,
-plus Snakemake's benchmark of that job. Measurement columns (``time_*_s``, ``cpu_*_s``,
-upload/download counts, operation counts) hold what happened during that row's iteration;
-one-off costs (compile, keys, data upload) belong to the first iteration's row, so a job's
-total is the sum over its rows.
+Input: one table per training job (hemlr.experiment.run_experiment, columns as in
+hemlr.columns), one row per iteration, plus Snakemake's benchmark of that job, and the data
+stage's manifest of each dataset.
 """
 from __future__ import annotations
 
@@ -20,13 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-JOB = ["dataset", "backend"]
-OPS = {"ct_mult": "ct x ct", "pt_mult": "ct x pt", "rotation": "rotations", "rescale": "rescales",
-       "bootstrap": "bootstraps"}
-# The paper's data: the first 128 MNIST training images and all 10,000 test images through
-# regnet_x_400mf (400 features), 10 classes.
-PAPER_DATA = {"dataset_source": "mnist_regnet", "n_train": 128, "n_test": 10000, "n_features": 400,
-              "n_classes": 10}
+from . import columns as col
+from .columns import JOB, OP_LABELS
 
 Pathish = str | PathLike
 
@@ -81,8 +74,8 @@ def _label(backend: str, mode: object) -> str:
     return f"{backend} [SIMULATED]" if _simulated(mode) else backend
 
 
-def _phase_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if c.startswith("time_") and c.endswith("_s")]
+def _phases_in(df: pd.DataFrame) -> list[str]:
+    return [p for p in col.PHASES if col.wall(p) in df]
 
 
 def _jobs(df: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
@@ -114,11 +107,6 @@ def _total(job: pd.DataFrame, col: str) -> float:
     return float(job[col].sum()) if col in job and job[col].notna().any() else np.nan
 
 
-def _is_paper_data(rows: pd.DataFrame) -> bool:
-    first = rows.iloc[0]
-    return all(k in rows and first[k] == v for k, v in PAPER_DATA.items())
-
-
 # ----------------------------------------------------------------------------------- summary
 
 
@@ -129,8 +117,8 @@ def _security(last: pd.Series) -> str:
 
 
 def _phases(job: pd.DataFrame) -> str:
-    parts = [f"{c[5:-2]} {_num(_total(job, c), '.3g')}" for c in _phase_columns(job)
-             if pd.notna(_total(job, c))]
+    parts = [f"{p} {_num(_total(job, col.wall(p)), '.3g')}" for p in _phases_in(job)
+             if pd.notna(_total(job, col.wall(p)))]
     return ", ".join(parts) or "-"
 
 
@@ -153,15 +141,16 @@ _METRICS: list[tuple[str, Callable[[pd.DataFrame, pd.Series], str]]] = [
     ("train accuracy (final)", lambda j, last: _num(last.get("train_accuracy"), ".4f")),
     ("SLE loss (final)", lambda j, last: _num(last.get("sle_loss"))),
     ("max abs(W - oracle W) (final)", lambda j, last: _num(last.get("max_abs_w_diff_oracle"), ".3g")),
-    ("server time / iteration (s)", lambda j, last: _num(_col(j, "time_iteration_s").mean(), ".3g")),
-    ("server CPU / iteration (s)", lambda j, last: _num(_col(j, "cpu_iteration_s").mean(), ".3g")),
+    ("server time / iteration (s)", lambda j, last: _num(_col(j, col.wall("iteration")).mean(), ".3g")),
+    ("server CPU / iteration (s)", lambda j, last: _num(_col(j, col.cpu("iteration")).mean(), ".3g")),
     ("wall time by phase, total (s)", lambda j, last: _phases(j)),
     ("upload (ciphertexts / bytes)",
      lambda j, last: f"{_num(_total(j, 'upload_cts'), '.0f')} / {_bytes(_total(j, 'upload_bytes'))}"),
     ("evaluation keys", lambda j, last: _bytes(_total(j, "evalkey_bytes"))),
     ("download (ciphertexts / bytes)",
      lambda j, last: f"{_num(_total(j, 'download_cts'), '.0f')} / {_bytes(_total(j, 'download_bytes'))}"),
-    *[(f"{name} / iteration", lambda j, last, c=col: _num(_col(j, c).mean(), ".4g")) for col, name in OPS.items()],
+    *[(f"{name} / iteration", lambda j, last, c=kind: _num(_col(j, c).mean(), ".4g"))
+      for kind, name in OP_LABELS.items()],
     ("peak RSS (MB)", lambda j, last: _num(_col(j, "peak_rss_mb").max(), ".0f")),
     ("job wall / CPU (s)", lambda j, last: f"{_num(last.get('job_wall_s'), '.3g')} / {_num(last.get('job_cpu_s'), '.3g')}"),
     ("job max RSS (MB)", lambda j, last: _num(last.get("job_max_rss_mb"), ".0f")),
@@ -195,7 +184,7 @@ def _header(df: pd.DataFrame) -> list[str]:
         "",
         f"- Machine: {_distinct(df, 'hostname')} ({_distinct(df, 'platform')})",
         f"- CPU: {_distinct(df, 'cpu_model')}; {_distinct(df, 'cpu_count')} logical CPUs; "
-        f"OMP_NUM_THREADS {_distinct(df, 'omp_num_threads')}; library threads {_distinct(df, 'threads')}",
+        f"OMP_NUM_THREADS {_distinct(df, 'omp_num_threads')}; library workers {_distinct(df, 'workers')}",
         f"- Python {_distinct(df, 'python')}; numpy {_distinct(df, 'numpy_version')}; "
         f"hemlr {_distinct(df, 'hemlr_version')}",
         f"- Libraries: {versions}",
@@ -205,18 +194,8 @@ def _header(df: pd.DataFrame) -> list[str]:
 
 
 def _inputs(manifest: Mapping) -> list[str]:
-    """What the data stage recorded about a dataset's inputs (hemlr.config.dataset_manifest)."""
-    lines = [f"- file `{f['path']}`: sha256 `{f['sha256']}`" + (f", {f['rows']} rows" if "rows" in f else "")
-             for f in manifest.get("files", [])]
-    if "sklearn_version" in manifest:
-        lines.append(f"- scikit-learn {manifest['sklearn_version']} bundled digits ({manifest.get('images')} images)")
-    if "mnist" in manifest:
-        m = manifest["mnist"]
-        lines.append(f"- MNIST `{m['root']}`: {m.get('train_images')} training / {m.get('test_images')} test images")
-    if "weights" in manifest:
-        w = manifest["weights"]
-        lines.append(f"- RegNet weights `{w['path']}`: sha256 `{w['sha256']}`" if "sha256" in w
-                     else f"- RegNet weights `{w['file']}` from the torch hub cache ({w.get('torch_home') or 'default'})")
+    """What the data stage recorded about a dataset's inputs (its source's manifest lines)."""
+    lines = list(manifest.get("inputs", []))
     return ["", "Inputs:", *lines] if lines else []
 
 
@@ -232,7 +211,7 @@ def _dataset_section(dataset: str, rows: pd.DataFrame, manifest: Mapping | None)
         f"{_num(first.get('n_classes'), '.0f')} classes.",
         "",
     ]
-    if _is_paper_data(rows):
+    if bool(first.get("paper_data", False)):
         lines.append(f"The paper's data: {note}")
     else:
         lines.append(
@@ -294,7 +273,7 @@ def plot_accuracy(df: pd.DataFrame, path: Pathish) -> None:
 
 def plot_phases(df: pd.DataFrame, path: Pathish) -> None:
     """Stacked bars: total wall time of each phase, per backend, one panel per dataset."""
-    phases = [c for c in _phase_columns(df) if df[c].fillna(0).any()]
+    phases = [p for p in _phases_in(df) if df[col.wall(p)].fillna(0).any()]
     datasets = list(dict.fromkeys(df["dataset"]))
     fig, axes = _figure(len(datasets), max(4.0, 1.4 * df.groupby("dataset")["backend"].nunique().max() + 2), 4.5)
     cmap = colormaps["tab10" if len(phases) <= 10 else "tab20"]
@@ -305,8 +284,8 @@ def plot_phases(df: pd.DataFrame, path: Pathish) -> None:
         bottom = np.zeros(len(jobs))
         simulated = [_simulated(job.iloc[-1].get("mode")) for _, job in jobs]
         for phase in phases:
-            heights = np.array([np.nan_to_num(_total(job, phase)) for _, job in jobs])
-            bars = ax.bar(x, heights, bottom=bottom, color=colors[phase], label=phase[5:-2],
+            heights = np.array([np.nan_to_num(_total(job, col.wall(phase))) for _, job in jobs])
+            bars = ax.bar(x, heights, bottom=bottom, color=colors[phase], label=phase,
                           edgecolor="white", linewidth=0.5)
             for bar, sim in zip(bars, simulated):
                 bar.set_hatch("//" if sim else "")  # simulated runs never look like encrypted ones

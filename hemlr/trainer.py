@@ -7,15 +7,17 @@ from the client's bytes only and runs the iterations; weights travel back as byt
 from __future__ import annotations
 
 import math
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from functools import partial
+from typing import Iterator
 
 import numpy as np
 
-from backends.base import Ciphertext, CKKSBackend
+from backends.base import Ciphertext, CKKSBackend, Description, IterationRecord
+from backends.measure import timed
 
 from . import packing
+from .metrics import linear_scores
 from .oracle import SIG3_A, SIG3_B, W_INIT, nag_constants
 from .packing import Plan
 
@@ -168,49 +170,60 @@ class Server:
             terms.append(he.mul(self._tree(e, plan.replicate_steps(b, c)), self.ZB[b]))
         return self._tree(he.add_many(terms), plan.rowsum_steps)
 
-    def iterate(self) -> Iterator[int]:
-        for _ in range(self.plan.iterations):
-            self.step()
-            yield self.t
-
     def export_weights(self) -> tuple[list[bytes], int]:
         """Serialized W_t (K ciphertexts) and their level, for the client."""
         level = max(w.level for w in self.W)
         return [self.he.serialize(w) for w in self.W], level
 
 
+class EncryptedSession:
+    """One encrypted training run: a client and a server joined only by bytes.
 
-@dataclass
-class Session:
-    """A connected client/server pair: what one encrypted training run holds."""
-
-    plan: Plan
-    client: Client
-    server: Server
-    upload: Upload
-
-    def weights(self) -> tuple[np.ndarray, list[bytes]]:
-        """Download and decrypt the current weights; also returns the bytes moved."""
-        blobs, level = self.server.export_weights()
-        return self.client.decrypt_weights(blobs, level), blobs
-
-
-def open_session(client_he: CKKSBackend, X: np.ndarray, y: np.ndarray, n_classes: int,
-                 iterations: int,
-                 timer: Callable[[str], AbstractContextManager] = lambda name: nullcontext(),
-                 ) -> Session:
-    """Keys, packing and upload on the client; a server built from the bytes only.
-
-    ``timer(phase)`` wraps the phases "keygen", "encrypt" and "server_setup".
+    Iterating yields one :class:`IterationRecord` per iteration: the weights the client
+    decrypted, the server's operations, phase times and the bytes that moved. Keys, the
+    upload and the server's setup happen at the first ``next()`` and are booked on the
+    first record.
     """
-    plan = Plan(len(y), X.shape[1] + 1, n_classes, client_he.slots, iterations)
-    client = Client(client_he, plan)
-    with timer("keygen"):
-        public = client.keygen()
-    with timer("encrypt"):
-        upload = client.encrypt_upload(X, y, public)
-    with timer("server_setup"):
-        server_he = type(client_he).server_from_bytes(public, plan.depth, plan.rotation_steps,
-                                                      **client_he.params)
-        server = Server(server_he, plan, upload)
-    return Session(plan, client, server, upload)
+
+    def __init__(self, backend: CKKSBackend, X: np.ndarray, y: np.ndarray, n_classes: int,
+                 iterations: int) -> None:
+        self.he = backend
+        self.X, self.y = X, y
+        self.plan = Plan(len(y), X.shape[1] + 1, n_classes, backend.slots, iterations)
+
+    def describe(self) -> Description:
+        return self.he.describe()
+
+    def layout(self) -> dict[str, int]:
+        """The public shape of the encrypted computation (from the plan alone)."""
+        plan = self.plan
+        return {"depth": plan.depth, "columns": plan.cols, "rows_per_ct": plan.rows,
+                "window": plan.p, "rotation_keys": len(plan.rotation_steps)}
+
+    def __iter__(self) -> Iterator[IterationRecord]:
+        plan, phases = self.plan, {}
+        client = Client(self.he, plan)
+        with timed(phases, "keygen"):
+            public = client.keygen()
+        with timed(phases, "encrypt"):
+            upload = client.encrypt_upload(self.X, self.y, public)
+        with timed(phases, "server_setup"):
+            server_he = type(self.he).server_from_bytes(public, plan.depth, plan.rotation_steps,
+                                                        **self.he.params)
+            server = Server(server_he, plan, upload)
+        first = {"setup_ops": server_he.ops.snapshot(), "evalkey_bytes": len(public),
+                 "key_bytes": self.he.key_sizes(),
+                 "upload": {k: (upload.counts()[k], upload.sizes()[k]) for k in UPLOAD_NAMES}}
+        for t in range(1, plan.iterations + 1):
+            ops0 = server_he.ops.snapshot()
+            with timed(phases, "iteration"):
+                server.step()
+            ops = server_he.ops.since(ops0)
+            with timed(phases, "decrypt"):
+                blobs, level = server.export_weights()
+                W = client.decrypt_weights(blobs, level)
+            yield IterationRecord(
+                iteration=t, decision_function=partial(linear_scores, W=W), phases=phases,
+                ops=ops, download=(len(blobs), sum(map(len, blobs))), weights=W, level=level,
+                **(first if t == 1 else {}))
+            phases = {}

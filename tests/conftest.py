@@ -1,4 +1,4 @@
-"""Shared test fixtures: small backend parameters and the optional reference data."""
+"""Shared test fixtures: adapters built from their own TEST_PARAMS, and the optional reference data."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,22 +10,21 @@ from backends import registry
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REFERENCE = SHARED_DATA / "reference-features"
 
-#: small, fast (and for the CKKS libraries deliberately INSECURE) parameters per library;
-#: depth 14 must fit so that the 2-iteration trainer runs end to end.
-SMALL_PARAMS: dict[str, dict] = {
-    "plaintext": {"library": "plaintext", "slots": 1024},
-    "tenseal": {"library": "tenseal", "poly_modulus_degree": 8192, "security": "none",
-                "processes": 1},
-    "openfhe": {"library": "openfhe", "ring_dim": 4096, "security": "HEStd_NotSet", "threads": 2},
-}
+
+def test_spec(library: str, **overrides) -> dict:
+    """The config entry of ``library`` with its adapter's small (often INSECURE) TEST_PARAMS."""
+    return {"library": library, **registry.backend_class(library).TEST_PARAMS, **overrides}
 
 
-def make_factory(library: str):
-    """A factory of fresh client backends for ``library``, or skip when unavailable."""
+test_spec.__test__ = False  # a helper, not a test
+
+
+def make_factory(library: str, **overrides):
+    """A factory of fresh client adapters for ``library``, or skip when its library is missing."""
     reason = registry.unavailable_reason(library)
     if reason:
         pytest.skip(reason)
-    return lambda: registry.make_backend(SMALL_PARAMS[library])
+    return lambda: registry.make_backend(test_spec(library, **overrides))
 
 
 @pytest.fixture

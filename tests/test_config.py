@@ -1,17 +1,16 @@
-"""Tests for hemlr.config: validation messages, defaults, jobs and dataset input manifests."""
+"""Tests for hemlr.config: validation messages, defaults, job checks from the shapes alone."""
 from __future__ import annotations
 
 import copy
-import hashlib
 from pathlib import Path
 
 import pytest
 import yaml
 
 from backends import registry
-from hemlr import data
-from hemlr.config import (SCHEMA_PATH, ConfigError, backend_iterations, backend_params, dataset_files,
-                          dataset_manifest, load_config, train_jobs, validate_config)
+from hemlr import sources
+from hemlr.config import (SCHEMA_PATH, ConfigError, backend_iterations, backend_params, load_config, train_jobs,
+                          validate_config)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -35,7 +34,7 @@ def test_default_config_validates_and_fills_defaults():
     assert cfg["features_dir"] == "results/features"
     assert cfg["datasets"]["digits"] == {"source": "digits", "n_train": 128}
     # The adapter's schema fills its own defaults.
-    assert cfg["backends"]["plaintext"] == {"library": "plaintext", "slots": 16384, "max_depth": 64}
+    assert cfg["backends"]["plaintext"] == {"library": "plaintext", "ring_dim": 32768, "max_depth": 64}
     assert DEFAULT["backends"]["plaintext"] == {"library": "plaintext"}  # the input is not modified
 
 
@@ -61,11 +60,12 @@ def test_mnist_regnet_defaults_match_the_loader():
                                     "batch_size": 64}
 
 
-def test_schema_sources_are_hemlr_data_sources():
+def test_the_schema_leaves_datasets_and_backends_to_their_owners():
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    sources = schema["properties"]["datasets"]["additionalProperties"]["properties"]["source"]["enum"]
-    assert tuple(sources) == data.SOURCES
-    assert all(f"dataset_{s}" in schema["definitions"] for s in sources)
+    entry = schema["properties"]["datasets"]["additionalProperties"]
+    assert set(entry["properties"]) == {"source"} and "definitions" not in entry
+    assert "dataset_digits" not in schema["definitions"]
+    assert {"digits", "features_csv", "mnist_regnet"} <= set(sources.names())
 
 
 # ------------------------------------------------------------------------------------- errors
@@ -78,15 +78,24 @@ def test_unknown_top_level_key_lists_allowed_keys():
 
 
 def test_unknown_backend_key_lists_adapter_and_harness_keys():
-    msg = invalid(lambda c: c["backends"]["plaintext"].update(poly_modulus_degree=8192))
-    assert "backends.plaintext.poly_modulus_degree: unknown key" in msg
-    assert "allowed keys at backends.plaintext: library, slots, max_depth, iterations" in msg
+    msg = invalid(lambda c: c["backends"]["plaintext"].update(colour=8192))
+    assert "backends.plaintext.colour: unknown key" in msg
+    assert "allowed keys at backends.plaintext: library, iterations, ring_dim, max_depth" in msg
+
+
+@pytest.mark.parametrize("library, old, new", [
+    ("tenseal", "poly_modulus_degree", "ring_dim"), ("tenseal", "processes", "workers"),
+    ("openfhe", "threads", "workers"), ("plaintext", "slots", "ring_dim"),
+])
+def test_old_key_names_are_refused_naming_the_new_one(library, old, new):
+    msg = invalid(lambda c: c["backends"].update(b={"library": library, old: 2}))
+    assert f"backends.b.{old}: this key was renamed; use {new}" in msg
 
 
 def test_bad_enum_value_lists_allowed_values():
-    msg = invalid(lambda c: c["backends"]["plaintext"].update(slots=1000))
-    assert msg.startswith("backends.plaintext.slots: 1000 is not allowed; allowed values: 8, 16, 32,")
-    assert "16384" in msg
+    msg = invalid(lambda c: c["backends"]["plaintext"].update(ring_dim=1000))
+    assert msg.startswith("backends.plaintext.ring_dim: 1000 is not allowed; allowed values: 16, 32, 64,")
+    assert "32768" in msg
 
 
 def test_wrong_type_names_the_key():
@@ -97,14 +106,7 @@ def test_wrong_type_names_the_key():
 def test_unknown_library_lists_registered_libraries():
     msg = invalid(lambda c: c["backends"].update(seal={"library": "seal"}))
     assert msg == ("backends.seal.library: unknown library 'seal'; "
-                   f"allowed values: {', '.join(registry.LIBRARIES)}")
-
-
-def test_library_whose_adapter_cannot_be_imported(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(registry.LIBRARIES, "ghost", "backends.no_such_adapter:GhostBackend")
-    msg = invalid(lambda c: c["backends"].update(ghost={"library": "ghost"}))
-    assert msg.startswith("backends.ghost.library: the adapter for library 'ghost' cannot be imported")
-    assert "no_such_adapter" in msg
+                   f"allowed values: {', '.join(registry.libraries())}")
 
 
 def test_experiment_naming_an_unknown_dataset():
@@ -146,7 +148,7 @@ def test_names_cannot_hold_slashes():
 
 def test_every_problem_is_reported_at_once():
     def mutate(c):
-        c["backends"]["plaintext"].update(slots=1000, typo=1)
+        c["backends"]["plaintext"].update(ring_dim=1000, typo=1)
         c["experiments"][0]["datasets"].append("nope")
 
     lines = invalid(mutate).splitlines()
@@ -173,41 +175,67 @@ def test_load_config_reports_bad_yaml_and_missing_files(tmp_path: Path):
 def test_train_jobs_are_the_cross_products_each_once():
     cfg = validate_config({
         "datasets": {"a": {"source": "digits"}, "b": {"source": "digits", "n_train": 64}},
-        "backends": {"p": {"library": "plaintext"}, "q": {"library": "plaintext", "slots": 1024, "iterations": 5}},
+        "backends": {"p": {"library": "plaintext"}, "q": {"library": "plaintext", "ring_dim": 4096, "iterations": 5}},
         "experiments": [{"datasets": ["a", "b"], "backends": ["p"]}, {"datasets": ["a"], "backends": ["p", "q"]}],
     })
     assert train_jobs(cfg) == [("a", "p"), ("b", "p"), ("a", "q")]
-    assert backend_params(cfg, "q") == {"library": "plaintext", "slots": 1024, "max_depth": 64}
+    assert backend_params(cfg, "q") == {"library": "plaintext", "ring_dim": 4096, "max_depth": 64}
     assert (backend_iterations(cfg, "p"), backend_iterations(cfg, "q")) == (2, 5)
 
 
-# ---------------------------------------------------------------------------- dataset manifest
+# ----------------------------------------------------------------- jobs checked from the shapes
 
 
-def test_digits_manifest_records_sklearn():
-    manifest = dataset_manifest("digits", {"source": "digits", "n_train": 128})
-    assert manifest["images"] == 1797 and manifest["sklearn_version"]
+def _one_job(backend: dict, iterations: int = 2) -> dict:
+    return {"iterations": iterations, "datasets": {"d": {"source": "digits", "n_train": 128}},
+            "backends": {"b": backend}, "experiments": [{"datasets": ["d"], "backends": ["b"]}]}
 
 
-def test_features_csv_manifest_hashes_and_counts_rows(tmp_path: Path):
-    csv = tmp_path / "f.csv"
-    csv.write_text("1.0,0.5,0.25\r\n0.0,0.1,0.2\r\n2.0,0.3,0.4\r\n\r\n")
-    spec = {"source": "features_csv", "path": str(csv), "train_rows": [0, 2], "test_rows": [2, 3]}
-    (record,) = dataset_manifest("f", spec)["files"]
-    assert record["rows"] == 3
-    assert record["sha256"] == hashlib.sha256(csv.read_bytes()).hexdigest()
-    assert dataset_files(spec) == [str(csv)]
+@pytest.mark.parametrize("backend, iterations, problem", [
+    # rows per ciphertext < K: 8 rows of 128 columns cannot hold 10 weight rows
+    ({"library": "plaintext", "ring_dim": 2048}, 2, "too few for the K=10 weight rows; use a larger ring_dim"),
+    # 3 iterations need depth 20; the 128-bit modulus bound of ring 32768 holds 19 at 40 bits
+    ({"library": "tenseal", "ring_dim": 32768}, 3, "3 iterations: tenseal: the trainer needs multiplicative depth 20"),
+    ({"library": "openfhe", "ring_dim": 32768}, 3, "3 iterations: openfhe: the trainer needs multiplicative depth 20"),
+    ({"library": "openfhe", "ring_dim": 1024}, 2, "ring_dim 1024 cannot hold a single multiplicative level"),
+    ({"library": "openfhe", "scale_bits": 50, "first_mod_bits": 50}, 2,
+     "backends.b: first_mod_bits (50) must exceed scale_bits (50)"),
+    ({"library": "concrete", "n_components": 100}, 1, "n_components 100 exceeds what PCA can give"),
+])
+def test_jobs_that_cannot_run_are_refused_at_validation(backend, iterations, problem):
+    with pytest.raises(ConfigError) as info:
+        validate_config(_one_job(backend, iterations))
+    assert problem in str(info.value)
 
 
-def test_features_csv_manifest_names_a_missing_file(tmp_path: Path):
-    spec = {"source": "features_csv", "path": str(tmp_path / "f.csv"), "test_path": str(tmp_path / "t.csv")}
-    assert dataset_files(spec) == []  # left to the manifest, which says what is missing
-    with pytest.raises(data.DataError, match=r"f\.csv: file not found"):
-        dataset_manifest("f", spec)
+def test_job_problems_name_the_backend_and_the_dataset_shape():
+    with pytest.raises(ConfigError) as info:
+        validate_config(_one_job({"library": "plaintext", "ring_dim": 2048}))
+    assert str(info.value).startswith("backends.b with datasets.d (128 samples, 64 features, 10 classes): ")
 
 
-def test_mnist_manifest_fails_with_hemlr_data_message(tmp_path: Path):
-    spec = {"source": "mnist_regnet", "mnist_root": str(tmp_path), "download": False, "weights": None,
-            "torch_home": str(tmp_path), "n_train": 128, "n_test": None, "batch_size": 64}
-    with pytest.raises(data.DataError, match="MNIST files not found"):
-        dataset_manifest("m", spec)
+def test_every_problem_of_every_kind_in_one_message():
+    cfg = _one_job({"library": "plaintext", "ring_dim": 2048})
+    cfg["backends"]["t"] = {"library": "tenseal", "scale_bits": 10}
+    cfg["datasets"]["e"] = {"source": "digits", "n_tain": 5}
+    cfg["experiments"].append({"datasets": ["nope"], "backends": ["b"]})
+    lines = invalid_config(cfg).splitlines()
+    assert any(line.startswith("backends.t.scale_bits: 10 is less than the minimum") for line in lines)
+    assert any(line.startswith("datasets.e.n_tain: unknown key") for line in lines)
+    assert any(line.startswith("experiments[1].datasets[0]: unknown dataset 'nope'") for line in lines)
+    assert any(line.startswith("backends.b with datasets.d") for line in lines)
+    assert len(lines) == 4
+
+
+def invalid_config(cfg: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        validate_config(cfg)
+    return str(info.value)
+
+
+def test_a_missing_csv_is_left_to_the_data_stage(tmp_path: Path):
+    cfg = _one_job({"library": "plaintext"})
+    cfg["datasets"]["d"] = {"source": "features_csv", "path": str(tmp_path / "absent.csv"),
+                            "train_rows": [0, 8], "test_rows": [8, 9]}
+    assert validate_config(cfg)["datasets"]["d"]["path"].endswith("absent.csv")
+

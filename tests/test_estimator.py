@@ -13,7 +13,7 @@ def test_fit_predict_matches_oracle_with_arbitrary_labels() -> None:
     X, y = load_digits(return_X_y=True)
     X = X[:200] / 16
     labels = np.array(list("abcdefghij"))[y[:200]]
-    clf = HEMLRClassifier(backend={"library": "plaintext", "slots": 16384}, iterations=3)
+    clf = HEMLRClassifier(backend={"library": "plaintext", "ring_dim": 32768}, iterations=3)
     clf.fit(X[:128], labels[:128])
     W = train_oracle(X[:128], y[:128], 10, 3)[-1].W
     assert np.allclose(clf.coef_, W[:, 1:], atol=1e-9) and np.allclose(clf.intercept_, W[:, 0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import struct
 from pathlib import Path
@@ -13,8 +14,11 @@ import torch
 import torchvision
 from PIL import Image
 
-from hemlr.data import DataError, build_dataset, extract_mnist_regnet, load_mnist_split
+from hemlr import features, sources
+from hemlr.dataset import DataError
 from hemlr.features import REGNET_WEIGHTS_FILE, extract_features, paper_transform, regnet_backbone
+from hemlr.sources import build_dataset
+from hemlr.sources.mnist_regnet import extract_mnist_regnet, load_mnist_split
 
 MNIST_REF = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
@@ -112,29 +116,67 @@ def write_idx(path: Path, array: np.ndarray, compress: bool) -> None:
     path.write_bytes(payload)
 
 
-def test_extract_mnist_regnet_end_to_end_on_synthetic_idx(tmp_path, fake_torch_home):
-    home, _ = fake_torch_home
-    raw = tmp_path / "MNIST" / "raw"
+def write_mnist(root: Path, train_labels: np.ndarray, n_test: int) -> Path:
+    """Synthetic MNIST files under root/MNIST/raw: the training split as .gz, the test split extracted."""
+    raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    train_labels = np.array([5, 0, 4, 1, 9, 2, 1, 3, 6, 7, 8, 4], dtype=np.uint8)
-    write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (12, 28, 28), dtype=np.uint8), compress=True)
-    write_idx(raw / "train-labels-idx1-ubyte", train_labels, compress=True)
-    write_idx(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), compress=False)
-    write_idx(raw / "t10k-labels-idx1-ubyte", np.array([7, 2, 1], dtype=np.uint8), compress=False)
+    n_train = len(train_labels)
+    write_idx(raw / "train-images-idx3-ubyte", rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8), compress=True)
+    write_idx(raw / "train-labels-idx1-ubyte", train_labels.astype(np.uint8), compress=True)
+    write_idx(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8), compress=False)
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.resize(np.array([7, 2, 1], dtype=np.uint8), n_test), compress=False)
+    return raw
+
+
+TRAIN_LABELS = np.array([5, 0, 4, 1, 9, 2, 1, 3, 6, 7, 8, 4])
+
+
+def test_extract_mnist_regnet_end_to_end_on_synthetic_idx(tmp_path, fake_torch_home):
+    home, _ = fake_torch_home
+    raw = write_mnist(tmp_path, TRAIN_LABELS, n_test=3)
 
     spec = {"source": "mnist_regnet", "mnist_root": str(tmp_path), "download": False, "weights": None,
             "torch_home": str(home), "n_train": 11, "n_test": 2, "batch_size": 8}
     ds = build_dataset("mnist", spec)
-    assert ds.source == "mnist_regnet" and ds.n_classes == 10
+    assert ds.source == "mnist_regnet" and ds.n_classes == 10 and not ds.paper_data
     assert ds.X_train.shape == (11, 400) and ds.X_test.shape == (2, 400) and ds.X_train.dtype == np.float64
-    assert ds.y_train.tolist() == train_labels[:11].tolist() and ds.y_test.tolist() == [7, 2]
+    assert ds.y_train.tolist() == TRAIN_LABELS[:11].tolist() and ds.y_test.tolist() == [7, 2]
     assert (raw / "train-images-idx3-ubyte").is_file()  # extracted from the .gz for torchvision's reader
 
     with pytest.raises(DataError, match="asked for 13 training images"):
         extract_mnist_regnet("m", str(tmp_path), False, None, str(home), n_train=13)
     with pytest.raises(DataError, match=r"class\(es\) \[8\] absent from the first 10"):
         extract_mnist_regnet("m", str(tmp_path), False, None, str(home), n_train=10, n_test=1)
+
+
+def test_mnist_manifest_records_images_and_weights(tmp_path, fake_torch_home):
+    home, _ = fake_torch_home
+    write_mnist(tmp_path, TRAIN_LABELS, n_test=3)
+    spec = {"source": "mnist_regnet", "mnist_root": str(tmp_path), "torch_home": str(home)}
+    manifest = sources.source(spec).manifest("m")
+    assert manifest["mnist"] == {"root": str(tmp_path), "train_images": 12, "test_images": 3}
+    assert manifest["weights"] == {"file": REGNET_WEIGHTS_FILE, "torch_home": str(home)}
+    assert manifest["inputs"] == [f"- MNIST `{tmp_path}`: 12 training / 3 test images",
+                                  f"- RegNet weights `{REGNET_WEIGHTS_FILE}` from the torch hub cache ({home})"]
+
+    weights = home / "hub" / "checkpoints" / REGNET_WEIGHTS_FILE
+    manifest = sources.source({**spec, "weights": str(weights)}).manifest("m")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert manifest["weights"]["sha256"] == digest
+    assert manifest["inputs"][1] == f"- RegNet weights `{weights}`: sha256 `{digest}`"
+
+
+def test_paper_data_means_the_first_128_training_and_all_10000_test_images(tmp_path, fake_torch_home,
+                                                                           monkeypatch):
+    home, _ = fake_torch_home
+    write_mnist(tmp_path, np.arange(128) % 10, n_test=10_000)
+    # Only the image counts matter here; RegNet on 10,000 images would take minutes.
+    monkeypatch.setattr(features, "extract_features", lambda backbone, images, batch_size: np.zeros((len(images), 400)))
+    spec = {"source": "mnist_regnet", "mnist_root": str(tmp_path), "torch_home": str(home)}
+    assert build_dataset("m", spec).paper_data
+    assert not build_dataset("m", {**spec, "n_test": 9_999}).paper_data
+    assert not build_dataset("m", {**spec, "n_train": 127}).paper_data
 
 
 @pytest.mark.skipif(not MNIST_REF.is_dir(), reason=f"reference MNIST test files not present at {MNIST_REF}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hemlr.data import load_features_csv
+from hemlr.sources.features_csv import load_features_csv
 from hemlr.oracle import nag_constants, sig3, train_oracle
 from hemlr.packing import bbar_inv, design_matrix
 

@@ -7,14 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hemlr import sources
 from hemlr.report import merge_tables, plot_accuracy, plot_phases, write_summary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 DIGITS = dict(dataset="digits", dataset_source="digits", n_train=128, n_test=1669, n_features=64, n_classes=10,
-              dataset_note="sklearn digits (8x8), first 128 images train; NOT the paper's MNIST+RegNet data")
+              dataset_note="sklearn digits (8x8), first 128 images train; NOT the paper's MNIST+RegNet data",
+              paper_data=False)
 PAPER = dict(dataset="mnist", dataset_source="mnist_regnet", n_train=128, n_test=10000, n_features=400,
-             n_classes=10, dataset_note="MNIST through regnet_x_400mf IMAGENET1K_V1")
+             n_classes=10, dataset_note="MNIST through regnet_x_400mf IMAGENET1K_V1", paper_data=True)
 BACKENDS = {
     "plaintext": dict(library="plaintext", mode="exact", ring_dim=32768, slots=16384, scale_bits=None,
                       security_bits=None, security="none (plaintext)", library_version=""),
@@ -40,7 +42,7 @@ def fake_run_experiment(dataset: dict, backend: str, iterations: int = 2, run: s
             "time_eval_s": 0.01, "upload_cts": 12 if it == 1 else 0, "upload_bytes": 75_000_000 if it == 1 else 0,
             "evalkey_bytes": 400_000_000 if it == 1 else 0, "download_cts": 1, "download_bytes": 6_000_000,
             "ct_mult": 10, "pt_mult": 4, "rotation": 40, "rescale": 14, "bootstrap": 0, "peak_rss_mb": 900.0,
-            "python": "3.10.13", "cpu_model": "Test CPU @ 2.0GHz", "threads": 2, "git_commit": "abc1234",
+            "python": "3.10.13", "cpu_model": "Test CPU @ 2.0GHz", "workers": 2, "git_commit": "abc1234",
             "hostname": "testhost", "timestamp": f"2024-01-01T00:00:0{it}+00:00",
         })
     return pd.DataFrame(rows)
@@ -85,10 +87,10 @@ def test_merge_rejects_unpaired_benchmarks(tmp_path: Path):
 def test_merge_makes_mixed_columns_arrow_safe(tmp_path: Path):
     a, bench = write_job(tmp_path, DIGITS, "plaintext")
     b = tmp_path / "other.parquet"
-    fake_run_experiment(DIGITS, "tenseal-n32768").assign(threads="2 (OpenMP)").to_parquet(b, index=False)
+    fake_run_experiment(DIGITS, "tenseal-n32768").assign(workers="2 (OpenMP)").to_parquet(b, index=False)
     df = merge_tables([a, b], [bench, bench])
     df.to_parquet(tmp_path / "out.parquet", index=False)
-    assert set(df["threads"]) == {"2", "2 (OpenMP)"}
+    assert set(df["workers"]) == {"2", "2 (OpenMP)"}
 
 
 def test_summary_header_sections_and_warnings(merged: pd.DataFrame, tmp_path: Path):
@@ -146,15 +148,16 @@ def test_plots_handle_a_single_job(tmp_path: Path):
 
 
 def test_summary_lists_recorded_inputs(merged: pd.DataFrame, tmp_path: Path):
+    """The data stage's own manifest lines appear under their dataset."""
     manifests = {
-        "digits": {"dataset": "digits", "source": "digits", "sklearn_version": "1.5.0", "images": 1797},
+        "digits": sources.source({"source": "digits", "n_train": 128}).manifest("digits"),
         "mnist": {"dataset": "mnist", "source": "mnist_regnet",
-                  "mnist": {"root": "/data/mnist", "train_images": 60000, "test_images": 10000},
-                  "weights": {"path": "/w/regnet.pth", "bytes": 1, "sha256": "ab" * 32}},
+                  "inputs": ["- MNIST `/data/mnist`: 60000 training / 10000 test images",
+                             f"- RegNet weights `/w/regnet.pth`: sha256 `{'ab' * 32}`"]},
     }
     path = tmp_path / "summary.md"
     write_summary(merged, path, manifests)
-    text = path.read_text()
-    assert "scikit-learn 1.5.0 bundled digits (1797 images)" in text
-    assert "MNIST `/data/mnist`: 60000 training / 10000 test images" in text
-    assert f"RegNet weights `/w/regnet.pth`: sha256 `{'ab' * 32}`" in text
+    digits, mnist = path.read_text().split("## Dataset `digits`")[1].split("## Dataset `mnist`")
+    assert "scikit-learn 1.5.0 bundled digits (1797 images)" in digits
+    assert "MNIST `/data/mnist`: 60000 training / 10000 test images" in mnist
+    assert f"RegNet weights `/w/regnet.pth`: sha256 `{'ab' * 32}`" in mnist

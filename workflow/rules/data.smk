@@ -1,6 +1,6 @@
 # Stage 1: a manifest per dataset and run that proves its inputs exist and records what they
-# are (paths, sha256, row counts, versions); it fails with hemlr.data's message naming what is
-# missing. The report lists it under each dataset.
+# are (paths, sha256, row counts, versions); it fails with a message naming what is missing and
+# how to provide it. The report lists it under each dataset.
 
 
 rule data_manifest:

@@ -1,13 +1,14 @@
 """Snakemake script: check a dataset's inputs and write its manifest (rule data_manifest)."""
 import json
 
-from _job import start
+from hemlr.job import start
 
 log = start(snakemake.log[0], snakemake.threads)
 
-from hemlr.config import dataset_manifest  # noqa: E402  (after start: import path)
+from hemlr import sources  # noqa: E402
 
-manifest = dataset_manifest(snakemake.wildcards.dataset, snakemake.params.spec)
+name = snakemake.wildcards.dataset
+manifest = sources.source(snakemake.params.spec, name).manifest(name)
 with open(snakemake.output[0], "w") as f:
     json.dump(manifest, f, indent=2, sort_keys=True)
-log.info("inputs of %s checked: %s", snakemake.wildcards.dataset, json.dumps(manifest))
+log.info("inputs of %s checked: %s", name, json.dumps(manifest))

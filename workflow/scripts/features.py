@@ -1,14 +1,15 @@
 """Snakemake script: build a dataset's features and cache them as .npz (rule features)."""
-from _job import start
+from hemlr.job import start
 
 log = start(snakemake.log[0], snakemake.threads)
 
-from hemlr.config import dataset_manifest  # noqa: E402  (after start: import path, threads)
-from hemlr.data import build_dataset, save_dataset  # noqa: E402
+from hemlr import sources  # noqa: E402  (after start: threads)
+from hemlr.dataset import save_dataset  # noqa: E402
 
-name, spec = snakemake.wildcards.dataset, dict(snakemake.params.spec)
-dataset_manifest(name, spec)  # fail on missing inputs before the heavy work
-ds = build_dataset(name, spec)
+name = snakemake.wildcards.dataset
+source = sources.source(snakemake.params.spec, name)
+source.manifest(name)  # fail on missing inputs before the heavy work
+ds = source.load(name)
 save_dataset(ds, snakemake.output[0])
 log.info("%s: train %s, test %s, %d classes; %s", ds.name, ds.X_train.shape, ds.X_test.shape,
          ds.n_classes, ds.note)

@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from _job import start
+from hemlr.job import start
 
 log = start(snakemake.log[0], snakemake.threads)
 

@@ -1,9 +1,9 @@
 """Snakemake script: one training job, dataset x backend -> tidy parquet table (rule train)."""
-from _job import start
+from hemlr.job import start
 
 log = start(snakemake.log[0], snakemake.threads)
 
-from hemlr.data import load_dataset  # noqa: E402  (after start: import path, threads)
+from hemlr.dataset import load_dataset  # noqa: E402  (after start: threads)
 from hemlr.experiment import run_experiment  # noqa: E402
 
 ds = load_dataset(snakemake.input[0])

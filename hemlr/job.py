@@ -1,18 +1,14 @@
-"""Set-up shared by the workflow scripts (Snakemake puts this folder on sys.path)."""
+"""Set-up shared by the workflow's job scripts: threads and the job's log file."""
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def start(log_path: str, threads: int) -> logging.Logger:
-    """Import the project's packages from this checkout, cap native thread pools at the
-    job's threads, and send all output, C libraries' included, to the job's log file."""
-    sys.path.insert(0, str(REPO))
+    """Cap native thread pools at the job's threads and send all output, C libraries'
+    included, to the job's log file. Call before importing an HE library."""
     # Read by OpenMP (OpenFHE) and torch when they start their pools: set before importing them.
     os.environ["OMP_NUM_THREADS"] = str(threads)
     sys.stdout.flush()

@@ -1,22 +1,22 @@
-"""Tests for hemlr.data: loaders, CSV validation, save/load, dispatch and the offline MNIST error."""
+"""Tests for hemlr.sources and hemlr.dataset: the registry, each source's loader, schema, files,
+manifest and shape, CSV validation, save/load and the offline MNIST error."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hemlr.data import (
-    DataError,
-    Dataset,
-    build_dataset,
-    extract_mnist_regnet,
-    load_dataset,
-    load_digits_dataset,
-    load_features_csv,
-    save_dataset,
-)
+from hemlr import sources
+from hemlr.dataset import DataError, Dataset, Shape, load_dataset, save_dataset
+from hemlr.sources import build_dataset, spec_problems
+from hemlr.sources.digits import load_digits_dataset
+from hemlr.sources.features_csv import load_features_csv
+from hemlr.sources.mnist_regnet import extract_mnist_regnet
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REF = SHARED_DATA / "reference-features"
@@ -40,6 +40,11 @@ def corrupt(path: Path, row: int, field: int, value: str) -> Path:
     return path
 
 
+def mnist_spec(root: Path, **changes) -> dict:
+    return {"source": "mnist_regnet", "mnist_root": str(root), "download": False, "weights": None,
+            "torch_home": str(root), "n_train": 128, "n_test": None, "batch_size": 64, **changes}
+
+
 # -------------------------------------------------------------------------------------------- digits
 
 
@@ -50,7 +55,7 @@ def test_digits_shapes_ranges_split_and_note():
     assert ds.X_train.dtype == np.float64 and ds.y_train.dtype == np.int64
     assert ds.X_train.min() >= 0.0 and ds.X_train.max() <= 1.0 and ds.X_train.max() == 1.0
     assert set(ds.y_train.tolist()) == set(range(10))
-    assert "NOT the paper" in ds.note
+    assert "NOT the paper" in ds.note and not ds.paper_data
     from sklearn.datasets import load_digits
 
     assert np.array_equal(ds.y_test, load_digits().target[128:])
@@ -61,6 +66,20 @@ def test_digits_bad_n_train():
         load_digits_dataset(n_train=0)
     with pytest.raises(DataError, match="absent"):
         load_digits_dataset(n_train=5)
+
+
+def test_digits_shape_files_and_manifest():
+    import sklearn
+
+    src = sources.source({"source": "digits"})
+    assert src.shape() == Shape(128, 64, 10)
+    assert sources.source({"source": "digits", "n_train": 100}).shape() == Shape(100, 64, 10)
+    assert src.files() == []
+    manifest = src.manifest("digits")
+    assert manifest["images"] == 1797 and manifest["sklearn_version"]
+    assert manifest["dataset"] == "digits" and manifest["source"] == "digits"
+    assert manifest["spec"] == {"source": "digits", "n_train": 128}
+    assert manifest["inputs"] == [f"- scikit-learn {sklearn.__version__} bundled digits (1797 images)"]
 
 
 # -------------------------------------------------------------------------------------- features_csv
@@ -187,6 +206,54 @@ def test_csv_feature_count_mismatch_between_files(tmp_path):
         load_features_csv("t", str(tr), test_path=str(te))
 
 
+def test_features_csv_manifest_hashes_and_counts_rows(tmp_path: Path):
+    csv = tmp_path / "f.csv"
+    csv.write_text("1.0,0.5,0.25\r\n0.0,0.1,0.2\r\n2.0,0.3,0.4\r\n\r\n")
+    src = sources.source({"source": "features_csv", "path": str(csv), "train_rows": [0, 2], "test_rows": [2, 3]})
+    manifest = src.manifest("f")
+    (record,) = manifest["files"]
+    digest = hashlib.sha256(csv.read_bytes()).hexdigest()
+    assert record["rows"] == 3
+    assert record["sha256"] == digest
+    assert src.files() == [str(csv)]
+    assert manifest["inputs"] == [f"- file `{csv}`: sha256 `{digest}`, 3 rows"]
+    assert manifest["dataset"] == "f" and manifest["source"] == "features_csv"
+
+
+def test_features_csv_manifest_names_a_missing_file(tmp_path: Path):
+    src = sources.source({"source": "features_csv", "path": str(tmp_path / "f.csv"),
+                          "test_path": str(tmp_path / "t.csv")})
+    # Named whether they exist or not: the manifest says what is missing.
+    assert src.files() == [str(tmp_path / "f.csv"), str(tmp_path / "t.csv")]
+    with pytest.raises(DataError, match=r"f\.csv: file not found"):
+        src.manifest("f")
+
+
+def test_features_csv_shape_reads_only_the_first_line_and_labels(tmp_path: Path):
+    f = write_csv(tmp_path / "all.csv", LABELS, n_features=5)
+    single = {"source": "features_csv", "path": str(f), "train_rows": [0, 6], "test_rows": [6, 10]}
+    assert sources.source(single).shape() == Shape(6, 5, 3)
+    assert sources.source({**single, "n_classes": 7}).shape() == Shape(6, 5, 7)
+    te = write_csv(tmp_path / "test.csv", [3, 0], n_features=5)
+    assert sources.source({"source": "features_csv", "path": str(f), "test_path": str(te)}).shape() == Shape(10, 5, 4)
+    # A feature that does not parse is the loader's to report; shape does not read features.
+    corrupt(f, 2, 3, "abc")
+    assert sources.source(single).shape() == Shape(6, 5, 3)
+
+
+def test_features_csv_shape_is_none_when_a_file_is_missing_or_unreadable(tmp_path: Path):
+    missing = {"source": "features_csv", "path": str(tmp_path / "nope.csv"), "train_rows": [0, 6],
+               "test_rows": [6, 10]}
+    assert sources.source(missing).shape() is None
+    f = write_csv(tmp_path / "all.csv", LABELS)
+    assert sources.source({**missing, "test_path": str(tmp_path / "nope.csv"), "path": str(f)}).shape() is None
+    assert sources.source({**missing, "path": str(f), "test_rows": [6, 11]}).shape() is None  # out of bounds
+    (tmp_path / "empty.csv").write_text("\n")
+    assert sources.source({**missing, "path": str(tmp_path / "empty.csv")}).shape() is None
+    corrupt(f, 1, 0, "x")
+    assert sources.source({**missing, "path": str(f)}).shape() is None
+
+
 # ----------------------------------------------------------------------------------- reference files
 
 
@@ -202,6 +269,8 @@ def test_reference_first512_and_first128():
     small = load_features_csv("ref", str(first128), test_path=str(first512), test_rows=(128, 512))
     np.testing.assert_array_equal(small.X_train, ds.X_train)
     np.testing.assert_array_equal(small.y_train, ds.y_train)
+    spec = {"source": "features_csv", "path": str(first512), "train_rows": [0, 128], "test_rows": [128, 512]}
+    assert sources.source(spec).shape() == Shape(128, 400, 10)
 
 
 # ----------------------------------------------------------------------------- save/load and dispatch
@@ -214,13 +283,24 @@ def test_save_load_round_trip(tmp_path):
     assert path.is_file()
     back = load_dataset(str(path))
     assert isinstance(back, Dataset)
-    for field in ("name", "source", "note", "n_classes"):
+    for field in ("name", "source", "note", "n_classes", "paper_data"):
         assert getattr(back, field) == getattr(ds, field)
     for field in ("X_train", "y_train", "X_test", "y_test"):
         a, b = getattr(back, field), getattr(ds, field)
         assert a.dtype == b.dtype and np.array_equal(a, b)
     with pytest.raises(DataError, match="missing.npz: file not found"):
         load_dataset(str(tmp_path / "missing.npz"))
+
+
+def test_paper_data_is_saved_and_defaults_to_false_in_old_files(tmp_path):
+    ds = load_digits_dataset()
+    save_dataset(dataclasses.replace(ds, paper_data=True), str(tmp_path / "p.npz"))
+    assert load_dataset(str(tmp_path / "p.npz")).paper_data is True
+    with open(tmp_path / "old.npz", "wb") as f:  # as save_dataset wrote it before paper_data existed
+        np.savez_compressed(f, name=np.array("d"), source=np.array("digits"), note=np.array(""),
+                            n_classes=np.array(10), X_train=ds.X_train, y_train=ds.y_train,
+                            X_test=ds.X_test, y_test=ds.y_test)
+    assert load_dataset(str(tmp_path / "old.npz")).paper_data is False
 
 
 def test_build_dataset_dispatch(tmp_path):
@@ -231,12 +311,31 @@ def test_build_dataset_dispatch(tmp_path):
 
 
 def test_build_dataset_errors():
-    with pytest.raises(DataError, match="allowed sources: digits, features_csv, mnist_regnet"):
+    with pytest.raises(DataError, match="allowed values: digits, features_csv, mnist_regnet"):
         build_dataset("x", {"source": "imagenet"})
-    with pytest.raises(DataError, match=r"unknown key\(s\) \['n_tran'\]"):
+    with pytest.raises(DataError, match=r"datasets\.x\.n_tran: unknown key"):
         build_dataset("x", {"source": "digits", "n_tran": 10})
-    with pytest.raises(DataError, match=r"missing key\(s\) \['path'\]"):
+    with pytest.raises(DataError, match=r"missing required key\(s\) path"):
         build_dataset("x", {"source": "features_csv"})
+    with pytest.raises(DataError, match=r"^dataset\.n_tran: unknown key"):  # no dataset name given
+        sources.source({"source": "digits", "n_tran": 10})
+
+
+def test_spec_problems_fill_defaults_in_place_with_source_first():
+    spec = {"n_train": 64, "source": "digits"}
+    assert spec_problems("d", spec) == []
+    assert list(spec) == ["source", "n_train"]
+    spec = {"source": "mnist_regnet", "mnist_root": "m"}
+    assert spec_problems("m", spec) == []
+    assert spec["n_train"] == 128 and spec["weights"] is None
+    assert spec_problems("d", {"n_train": 64}) == ["datasets.d: missing required key(s) source"]
+    assert spec_problems("d", {"source": "digits", "n_train": 0})[0].startswith("datasets.d.n_train: 0 is less")
+
+
+def test_sources_are_not_changed_by_validation():
+    spec = {"source": "digits"}
+    assert sources.source(spec).spec == {"source": "digits", "n_train": 128}
+    assert spec == {"source": "digits"}
 
 
 # -------------------------------------------------------------------------------------- MNIST offline
@@ -249,3 +348,86 @@ def test_mnist_missing_files_named(tmp_path):
     for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         assert str(tmp_path / "MNIST" / "raw" / f) in msg
     assert "download: true" in msg
+
+
+def test_mnist_manifest_fails_with_hemlr_data_message(tmp_path: Path):
+    with pytest.raises(DataError, match="MNIST files not found"):
+        sources.source(mnist_spec(tmp_path)).manifest("m")
+
+
+def test_mnist_shape_and_files_come_from_the_spec(tmp_path: Path):
+    src = sources.source(mnist_spec(tmp_path))  # no files there: the shape needs none
+    assert src.shape() == Shape(128, 400, 10)
+    assert sources.source(mnist_spec(tmp_path, n_train=64, n_test=100)).shape() == Shape(64, 400, 10)
+    assert src.files() == []
+    weights = str(tmp_path / "w.pth")
+    assert sources.source(mnist_spec(tmp_path, weights=weights)).files() == [weights]
+
+
+# ------------------------------------------------------------------------------------------ registry
+
+TOY_SOURCE = '''
+"""A throw-away source written by the tests."""
+import numpy as np
+
+from hemlr.dataset import Dataset, Shape
+from hemlr.sources import Source
+from hemlr.sources.digits import Digits  # imported, so not a second "digits"
+
+
+class Toy(Source):
+    name = "toy"
+    SCHEMA = {"type": "object", "additionalProperties": False,
+              "properties": {"n": {"type": "integer", "minimum": 2, "default": 4}}}
+
+    def manifest(self, name):
+        return self._manifest(name, ["- nothing to read"])
+
+    def shape(self):
+        return Shape(self.spec["n"], 1, 2)
+
+    def load(self, name):
+        y = np.arange(self.spec["n"]) % 2
+        return Dataset(name, y[:, None] * 1.0, y, y[:, None] * 1.0, y, 2, self.name, "toy data")
+'''
+
+
+@pytest.fixture
+def plugin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A folder added to hemlr.sources.__path__; the registry is restored afterwards."""
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    monkeypatch.setattr(sources, "__path__", [*sources.__path__, str(folder)])
+    yield folder
+    monkeypatch.undo()
+    for stem in {p.stem for p in folder.glob("*.py")}:  # forget the imported modules too
+        sys.modules.pop(f"hemlr.sources.{stem}", None)
+        vars(sources).pop(stem, None)
+    sources.refresh()
+    assert sources.names() == ["digits", "features_csv", "mnist_regnet"]
+
+
+def test_a_new_module_is_a_new_source(plugin_dir: Path):
+    (plugin_dir / "toy_source.py").write_text(TOY_SOURCE)
+    assert "toy" not in sources.names()  # cached until refreshed
+    sources.refresh()
+    assert sources.names() == ["digits", "features_csv", "mnist_regnet", "toy"]
+    spec = {"source": "toy"}
+    assert spec_problems("t", spec) == [] and spec == {"source": "toy", "n": 4}
+    assert spec_problems("t", {"source": "toy", "m": 1}) == [
+        "datasets.t.m: unknown key; allowed keys at datasets.t: source, n"]
+    assert spec_problems("t", {"source": "nope"}) == [
+        "datasets.t.source: 'nope' is not allowed; allowed values: digits, features_csv, mnist_regnet, toy"]
+    ds = build_dataset("t", {"source": "toy", "n": 6})
+    assert (ds.name, ds.source, ds.X_train.shape) == ("t", "toy", (6, 1))
+    src = sources.source({"source": "toy"})
+    assert src.shape() == Shape(4, 1, 2) and src.files() == []
+    assert src.manifest("t") == {"dataset": "t", "source": "toy", "spec": {"source": "toy", "n": 4},
+                                 "inputs": ["- nothing to read"]}
+
+
+def test_two_sources_of_one_name_name_both_modules(plugin_dir: Path):
+    (plugin_dir / "dup_digits.py").write_text(TOY_SOURCE.replace('name = "toy"', 'name = "digits"'))
+    with pytest.raises(ImportError, match=r"'digits' is defined twice: in hemlr\.sources\.digits \(Digits\) "
+                                          r"and in hemlr\.sources\.dup_digits \(Toy\)"):
+        sources.refresh()

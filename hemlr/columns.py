@@ -1,0 +1,47 @@
+"""Column names of the tidy results table, defined once for the runner and the report.
+
+One row per job x iteration. Measurement columns hold what happened during that row's
+iteration; one-off costs (compile, keys, the data upload) belong to the first
+iteration's row, so a job's total is the sum over its rows.
+"""
+from __future__ import annotations
+
+from backends.base import OP_KINDS
+
+#: phases a job is timed in, in the order they happen
+PHASES: tuple[str, ...] = ("compile", "keygen", "encrypt", "server_setup", "iteration", "decrypt", "eval")
+
+#: operation counts the summary shows per iteration, with their labels
+OP_LABELS: dict[str, str] = {"ct_mult": "ct x ct", "pt_mult": "ct x pt", "rotation": "rotations",
+                             "rescale": "rescales", "bootstrap": "bootstraps"}
+assert set(OP_LABELS) <= set(OP_KINDS)
+
+#: the job a row belongs to
+JOB = ["dataset", "backend"]
+
+
+def wall(phase: str) -> str:
+    """Wall seconds spent in ``phase`` during the row's iteration."""
+    return f"time_{phase}_s"
+
+
+def cpu(phase: str) -> str:
+    """CPU seconds (own process and reaped workers) spent in ``phase``."""
+    return f"cpu_{phase}_s"
+
+
+def setup_op(kind: str) -> str:
+    """Server operations of ``kind`` before the first iteration."""
+    return f"setup_{kind}"
+
+
+def upload_cts(part: str) -> str:
+    return f"upload_cts_{part}"
+
+
+def upload_bytes(part: str) -> str:
+    return f"upload_bytes_{part}"
+
+
+def key_bytes(kind: str) -> str:
+    return f"keybytes_{kind}"

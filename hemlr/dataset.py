@@ -1,0 +1,133 @@
+"""What every dataset source produces: a Dataset, its Shape, its .npz cache and input file records.
+
+Features are raw, without a bias column; the trainer adds Z = [1, x] itself. Bad inputs raise
+DataError naming the file, the 1-based row (when a row is at fault) and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """Invalid or missing input data; the message names the file, the row and the problem."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train/test split of raw features (no bias column) with integer labels 0..n_classes-1.
+
+    paper_data is True only for the paper's own data (MNIST through RegNet, the first 128
+    training images and all 10,000 test images); the report warns about everything else.
+    """
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    source: str
+    note: str
+    paper_data: bool = False
+
+    def __post_init__(self) -> None:
+        # Shape mistakes otherwise surface much later as broadcasting errors inside training.
+        for X, y, split in ((self.X_train, self.y_train, "train"), (self.X_test, self.y_test, "test")):
+            if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+                raise DataError(f"dataset {self.name!r}: {split} X {X.shape} and y {y.shape} do not match")
+        if self.X_train.shape[1] != self.X_test.shape[1]:
+            raise DataError(
+                f"dataset {self.name!r}: train has {self.X_train.shape[1]} features, test has {self.X_test.shape[1]}"
+            )
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A dataset's size as known before loading it (from its spec and a light read of its files)."""
+
+    n_train: int
+    n_features: int
+    n_classes: int
+
+
+def absent_classes(y_train: np.ndarray, n_classes: int, limit: int = 10) -> list[int]:
+    """Up to `limit` classes of 0..n_classes-1 without a training example (every class row must be fitted).
+
+    Walks only len(present) + limit candidates, so an absurd n_classes from a bad label cannot stall it.
+    """
+    present = set(np.unique(y_train).tolist())
+    absent: list[int] = []
+    c = 0
+    while c < n_classes and len(absent) < limit:
+        if c not in present:
+            absent.append(c)
+        c += 1
+    return absent
+
+
+def file_record(path: str, count_rows: bool) -> dict[str, Any]:
+    """An input file's absolute path, size and sha256, and with count_rows its number of non-blank lines."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: file not found")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    record: dict[str, Any] = {"path": os.path.abspath(path), "bytes": os.path.getsize(path),
+                              "sha256": digest.hexdigest()}
+    if count_rows:  # non-blank lines, as the CSV loader counts rows
+        with open(path, "rb") as f:
+            record["rows"] = sum(1 for line in f if line.strip())
+    return record
+
+
+_NPZ_KEYS = ("name", "source", "note", "n_classes", "X_train", "y_train", "X_test", "y_test")
+
+
+def save_dataset(ds: Dataset, path: str) -> None:
+    """Write the dataset, metadata included, to a compressed .npz at exactly `path`."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:  # a file object stops numpy from appending ".npz" to the name
+        np.savez_compressed(
+            f,
+            name=np.array(ds.name),
+            source=np.array(ds.source),
+            note=np.array(ds.note),
+            n_classes=np.array(ds.n_classes, dtype=np.int64),
+            paper_data=np.array(ds.paper_data),
+            X_train=ds.X_train,
+            y_train=ds.y_train,
+            X_test=ds.X_test,
+            y_test=ds.y_test,
+        )
+
+
+def load_dataset(path: str) -> Dataset:
+    """Read a dataset written by save_dataset; files written before paper_data existed read as False."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            a = {k: z[k] for k in (*_NPZ_KEYS, "paper_data") if k in z.files}
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read as .npz ({e})") from e
+    missing = [k for k in _NPZ_KEYS if k not in a]
+    if missing:
+        raise DataError(f"{path}: not a saved dataset, missing {missing}")
+    return Dataset(
+        name=str(a["name"]),
+        X_train=a["X_train"].astype(np.float64, copy=False),
+        y_train=a["y_train"].astype(np.int64, copy=False),
+        X_test=a["X_test"].astype(np.float64, copy=False),
+        y_test=a["y_test"].astype(np.int64, copy=False),
+        n_classes=int(a["n_classes"]),
+        source=str(a["source"]),
+        note=str(a["note"]),
+        paper_data=bool(a.get("paper_data", False)),
+    )

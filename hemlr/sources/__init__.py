@@ -1,0 +1,124 @@
+"""Dataset sources: one module per source, found by scanning this package.
+
+A config's ``datasets.<name>`` entry picks its source with ``source:``; that source's class
+owns everything else about it: the schema of its keys, the files it reads, its manifest,
+its shape and its loader. Adding a source is adding one module here that defines a concrete
+Source subclass; nothing outside this package names a source.
+"""
+from __future__ import annotations
+
+import abc
+import functools
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from backends.schema import problems
+
+from hemlr.dataset import DataError, Dataset, Shape
+
+
+class Source(abc.ABC):
+    """One kind of dataset; an instance is one validated ``datasets.<name>`` entry."""
+
+    #: the value of ``source:`` in a config
+    name: ClassVar[str]
+    #: draft-7 JSON schema of the entry's keys other than ``source`` (defaults are filled in)
+    SCHEMA: ClassVar[dict[str, Any]]
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        """``spec``: an entry spec_problems accepted (defaults filled, ``source`` included)."""
+        self.spec = dict(spec)
+
+    def files(self) -> list[str]:
+        """Input files the spec names, existing or not, for Snakemake to watch."""
+        return []
+
+    @abc.abstractmethod
+    def manifest(self, name: str) -> dict[str, Any]:
+        """Check that the inputs exist and record what they are, before any heavy work.
+
+        JSON-serialisable, with "dataset", "source", "spec" and "inputs" (markdown bullet
+        lines for the report); raises DataError naming what is missing and how to provide it.
+        """
+
+    @abc.abstractmethod
+    def shape(self) -> Shape | None:
+        """The dataset's shape from the spec and at most a light read of its files; None when
+        a file is missing or unreadable (the manifest reports why)."""
+
+    @abc.abstractmethod
+    def load(self, name: str) -> Dataset:
+        """Build the dataset; raises DataError on bad inputs."""
+
+    def _manifest(self, name: str, inputs: list[str], **facts: Any) -> dict[str, Any]:
+        """The keys every manifest has, then the source's own facts."""
+        return {"dataset": name, "source": self.name, "spec": dict(self.spec), "inputs": inputs, **facts}
+
+
+@functools.cache
+def _registry() -> dict[str, type[Source]]:
+    """name -> class of every concrete Source subclass defined in a module of this package."""
+    found: dict[str, type[Source]] = {}
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for cls in vars(module).values():
+            # Only classes defined in the module: one imported from another source is not a second source.
+            if (not inspect.isclass(cls) or not issubclass(cls, Source) or inspect.isabstract(cls)
+                    or cls.__module__ != module.__name__):
+                continue
+            if cls.name in found:
+                other = found[cls.name]
+                raise ImportError(f"dataset source {cls.name!r} is defined twice: in {other.__module__} "
+                                  f"({other.__qualname__}) and in {cls.__module__} ({cls.__qualname__})")
+            found[cls.name] = cls
+    return found
+
+
+def refresh() -> None:
+    """Rescan the package (after a module was added to it or to ``__path__``)."""
+    _registry.cache_clear()
+    _registry()
+
+
+def names() -> list[str]:
+    """The sources' names, sorted."""
+    return sorted(_registry())
+
+
+def _problems(spec: Any, prefix: tuple[str, ...]) -> list[str]:
+    # First the source itself, so that an unknown one is reported alone, not with every key it lacks.
+    head = {"type": "object", "required": ["source"], "properties": {"source": {"enum": names()}}}
+    errors = problems(spec, head, prefix)
+    if errors:
+        return errors
+    rest = {k: v for k, v in spec.items() if k != "source"}
+    errors = problems(rest, _registry()[spec["source"]].SCHEMA, prefix, extra_keys=("source",))
+    chosen = spec["source"]
+    spec.clear()
+    spec.update({"source": chosen, **rest})  # rest holds the defaults; keep `source` first
+    return errors
+
+
+def spec_problems(name: str, spec: dict[str, Any]) -> list[str]:
+    """Validate the config entry ``datasets.<name>`` in place, filling defaults; one message per problem."""
+    return _problems(spec, ("datasets", name))
+
+
+def source(spec: Mapping[str, Any], name: str | None = None) -> Source:
+    """The Source of a dataset entry, validated on a copy; raises DataError listing every problem.
+
+    ``name`` (the dataset's) only makes the messages name ``datasets.<name>``.
+    """
+    checked = dict(spec)
+    errors = _problems(checked, ("datasets", name) if name else ("dataset",))
+    if errors:
+        raise DataError("\n".join(errors))
+    return _registry()[checked["source"]](checked)
+
+
+def build_dataset(name: str, spec: Mapping[str, Any]) -> Dataset:
+    """Validate a dataset entry and load it."""
+    return source(spec, name).load(name)

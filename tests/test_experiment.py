@@ -1,0 +1,52 @@
+"""One train job -> a tidy table, the same way for CKKS and whole-model adapters."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hemlr import columns as col
+from hemlr.dataset import Dataset
+from hemlr.experiment import PAPER_ALGORITHM, run_experiment
+from hemlr.oracle import train_oracle
+
+from .conftest import make_factory, test_spec
+
+
+def tiny() -> Dataset:
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 3
+    X = 2.0 * np.eye(3, 4)[y] + rng.normal(0.0, 0.3, (40, 4))
+    return Dataset("tiny", X[:24], y[:24], X[24:], y[24:], 3, "test", "synthetic, 3 classes")
+
+
+@pytest.mark.parametrize("library", ["plaintext", "concrete"])
+def test_one_row_per_iteration_with_the_same_measured_columns(library: str) -> None:
+    make_factory(library)  # skips when the library is missing
+    table = run_experiment(tiny(), library, test_spec(library), 2, "unit")
+    assert list(table["iteration"]) == [1, 2]
+    for name in ("test_accuracy", "sle_loss", "upload_cts", "download_bytes", "evalkey_bytes",
+                 "peak_rss_mb", col.wall("iteration"), col.wall("eval"), *col.OP_LABELS):
+        assert table[name].notna().all(), name
+    phases = [c for c in table.columns if c.startswith("time_")]
+    assert set(phases) <= {col.wall(p) for p in col.PHASES}
+    assert (table[phases] >= 0).all().all()
+    assert table["library"].eq(library).all() and table["dataset"].eq("tiny").all()
+
+
+def test_ckks_rows_carry_the_oracle_distance_and_one_offs_once() -> None:
+    ds = tiny()
+    table = run_experiment(ds, "plain", test_spec("plaintext"), 2, "unit")
+    W = train_oracle(ds.X_train, ds.y_train, 3, 2)[-1].W
+    assert table["max_abs_w_diff_oracle"].max() < 1e-12 and (table["algorithm"] == PAPER_ALGORITHM).all()
+    assert list(table["upload_cts"]) == [4, 0] and list(table[col.upload_cts("Z")]) == [1, 0]
+    assert table[col.wall("keygen")].iloc[1] == 0 and table["evalkey_bytes"].iloc[1] == 0
+    assert table["depth"].eq(14).all() and table["level_after"].iloc[-1] == 14
+    assert table["oracle_test_accuracy"].iloc[-1] == pytest.approx(
+        np.mean((np.hstack([np.ones((16, 1)), ds.X_test]) @ W.T).argmax(1) == ds.y_test))
+
+
+def test_whole_model_rows_say_what_they_trained_instead() -> None:
+    make_factory("concrete")
+    table = run_experiment(tiny(), "c", test_spec("concrete"), 2, "unit")
+    assert table["max_abs_w_diff_oracle"].isna().all()
+    assert "NOT the paper's" in table["algorithm"].iloc[0] and table["mode"].eq("simulated").all()
