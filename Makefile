@@ -3,6 +3,7 @@
 #   make test                 the test suite
 #   make lint                 snakemake --lint on the default config and every named config
 #   make paper                the authors' RegNet features (workflow/configs/paper.yaml)
+#   make converge             20 encrypted iterations past the depth wall (workflow/configs/converge.yaml)
 #   make bench-NAME           the benchmark workflow/configs/bench-NAME.yaml, e.g. bench-openfhe
 #                             (an unknown NAME fails, listing the available ones)
 #   make report [CONFIG=...]  re-merge the tables and re-draw the report of a config
@@ -26,7 +27,7 @@ NAMED_CONFIGS := $(sort $(wildcard workflow/configs/*.yaml))
 comma := ,
 space := $() $()
 
-.PHONY: run test lint paper $(BENCHMARKS) report clean
+.PHONY: run test lint paper converge $(BENCHMARKS) report clean
 
 # Python 3.10 exactly (openfhe's wheel and Snakemake 7.32 need it): python3.10 if it answers,
 # else an installed pyenv 3.10.x (pyenv's shim exists but fails when 3.10 is not selected).
@@ -50,14 +51,15 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -e '.[test]'
 	touch $@
 
-# $(call workflow,CONFIG[,ARGS]): run the workflow of CONFIG, then render its HTML report.
-# Snakemake 7.32 downloads the report's JavaScript and licences while rendering, so without
-# internet the HTML step fails: the run's results are complete without it (summary.md, PNGs).
+# $(call workflow,CONFIG[,ARGS]): run the workflow of CONFIG (its report rule writes the
+# self-contained reports/<run>/report.html), then try Snakemake's own report beside it.
+# Snakemake 7.32 downloads that report's JavaScript and licences while rendering, so without
+# internet this last step fails: the run's results are complete without it.
 define workflow
 $(SNAKEMAKE) --cores $(CORES) --configfile $(1) --rerun-incomplete --show-failed-logs $(2) $(SMK_ARGS)
 run=$$($(PY) -c 'import sys; from hemlr.config import load_config; print(load_config(sys.argv[1])["run"])' $(1)) && \
-$(SNAKEMAKE) --configfile $(1) --report reports/$$run/report.html || \
-echo "warning: HTML report not rendered (see above); results are in reports/$$run/" >&2
+$(SNAKEMAKE) --configfile $(1) --report reports/$$run/snakemake-report.html || \
+echo "warning: snakemake --report not rendered (see above); reports/$$run/report.html has the results" >&2
 endef
 
 run: $(STAMP)
@@ -68,6 +70,9 @@ test: $(STAMP)
 
 paper: $(STAMP)
 	$(call workflow,workflow/configs/paper.yaml)
+
+converge: $(STAMP)
+	$(call workflow,workflow/configs/converge.yaml)
 
 $(BENCHMARKS): bench-%: $(STAMP)
 	$(call workflow,workflow/configs/bench-$*.yaml)

@@ -5,7 +5,8 @@ data manifests -> cached features -> one training job per (dataset, backend) pai
 configured experiments -> merged report of the run.
 
     snakemake --cores all --configfile config.yaml
-    snakemake --configfile config.yaml --report reports/<run>/report.html
+    snakemake --profile workflow/profiles/slurm --configfile config.yaml --cores 16   (on SLURM)
+    snakemake --configfile config.yaml --report reports/<run>/snakemake-report.html  (needs internet)
 """
 import os
 

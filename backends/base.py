@@ -138,6 +138,8 @@ class IterationRecord:
     weights: np.ndarray | None = None
     #: levels consumed by the weights after this iteration (CKKS)
     level: int | None = None
+    #: state refreshes (bootstraps or client round trips) after this iteration
+    refreshes: int = 0
 
 
 def default_workers(workers: int | None) -> int:
@@ -240,6 +242,7 @@ class CKKSBackend(Adapter):
         self.depth: int | None = None
         self.rotation_steps: frozenset[int] = frozenset()
         self.is_server = False
+        self.can_bootstrap = False
         #: worker processes for parallel_map (libraries that hold the GIL set this > 1)
         self.workers = 1
 
@@ -266,9 +269,15 @@ class CKKSBackend(Adapter):
         """Bytes of the published context and evaluation keys by kind; {} before keygen."""
         return {}
 
+    def external_bytes(self) -> int:
+        """Bytes the client publishes in files beside ``public_bytes()`` (keys too large to
+        pass through memory), part of what crosses to the server."""
+        return 0
+
     # ---------------------------------------------------------------- client side
-    def keygen(self, depth: int, rotation_steps: Iterable[int]) -> None:
-        """Create the secret key and the evaluation keys the trainer declared.
+    def keygen(self, depth: int, rotation_steps: Iterable[int], bootstrap: bool = False) -> None:
+        """Create the secret key and the evaluation keys the trainer declared (with the
+        bootstrapping keys when asked).
 
         Refuses, before anything is encrypted, a depth the parameters cannot hold.
         """
@@ -276,9 +285,11 @@ class CKKSBackend(Adapter):
         problem = self.depth_problem(depth)
         if problem:
             raise ParameterError(problem)
+        self._require_bootstrap(bootstrap)
         self.depth = int(depth)
         self.rotation_steps = steps
-        self._keygen(self.depth, sorted(steps))
+        self.can_bootstrap = bootstrap
+        self._keygen(self.depth, sorted(steps), bootstrap)
 
     def encrypt(self, values: np.ndarray) -> Ciphertext:
         values = np.asarray(values, dtype=np.float64)
@@ -300,14 +311,45 @@ class CKKSBackend(Adapter):
 
     @classmethod
     def server_from_bytes(cls, data: bytes, depth: int, rotation_steps: Iterable[int],
-                          **params: Any) -> "CKKSBackend":
+                          bootstrap: bool = False, **params: Any) -> "CKKSBackend":
         """Build the evaluating side from the client's published bytes only."""
         server = cls(**params)
+        server._require_bootstrap(bootstrap)
         server.is_server = True
         server.depth = int(depth)
         server.rotation_steps = frozenset(server.normalize_step(int(k)) for k in rotation_steps) - {0}
+        server.can_bootstrap = bootstrap
         server._load_public(data)
         return server
+
+    # ---------------------------------------------------------------- bootstrapping
+    def bootstrap_depth(self) -> int | None:
+        """Levels a bootstrap leaves consumed (the level of its output); None when the
+        library has no bootstrapping. What it restores is ``max_depth() - bootstrap_depth()``."""
+        return None
+
+    def bootstrap_slots(self) -> int | None:
+        """The slot period a bootstrap works on: its input must repeat every that many
+        slots (None: all slots)."""
+        return None
+
+    def bootstrap(self, ct: Ciphertext) -> Ciphertext:
+        """A fresh-levelled encryption of the same values (|values| < 1, repeating every
+        ``bootstrap_slots()``, one level left), at level ``bootstrap_depth()``."""
+        if not self.can_bootstrap:
+            raise BackendError(f"{self.library}: no bootstrapping keys (keygen(..., bootstrap=True))")
+        if ct.level >= self.depth:
+            raise DepthExceeded(f"{self.library}: a bootstrap's input needs one level left "
+                                f"(it is rescaled first); got level {ct.level} of {self.depth}")
+        self.ops.counts["bootstrap"] += 1
+        return Ciphertext(self._bootstrap(ct), self.bootstrap_depth())
+
+    def _bootstrap(self, ct: Ciphertext) -> Any:
+        raise NotImplementedError
+
+    def _require_bootstrap(self, bootstrap: bool) -> None:
+        if bootstrap and self.bootstrap_depth() is None:
+            raise ParameterError(f"{self.library}: has no CKKS bootstrapping; use refresh: client")
 
     # ---------------------------------------------------------------- serialization
     def serialize(self, ct: Ciphertext) -> bytes:
@@ -446,7 +488,7 @@ class CKKSBackend(Adapter):
 
     # ---------------------------------------------------------------- to implement
     @abc.abstractmethod
-    def _keygen(self, depth: int, steps: Sequence[int]) -> None: ...
+    def _keygen(self, depth: int, steps: Sequence[int], bootstrap: bool) -> None: ...
 
     @abc.abstractmethod
     def _encrypt(self, values: np.ndarray) -> Any: ...

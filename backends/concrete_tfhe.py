@@ -45,14 +45,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.preprocessing import MinMaxScaler
 
 from .base import Description, IterationRecord, ModelBackend, ParameterError, default_workers
 from .measure import timed
+
+if TYPE_CHECKING:
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import MinMaxScaler
 
 # Imported by ConcreteMLBackend.load_library on first use (see backends.base.Adapter): it
 # pulls in torch, seconds and ~0.5 GB.
@@ -215,6 +217,9 @@ class ConcreteMLBackend(ModelBackend):
         return self._train(X, y.astype(np.int64), int(n_classes), int(iterations))
 
     def _train(self, X: np.ndarray, y: np.ndarray, K: int, T: int) -> Iterator[IterationRecord]:
+        from sklearn.decomposition import PCA  # here: a registry scan must stay light
+        from sklearn.preprocessing import MinMaxScaler
+
         execute = self.fhe_mode == "execute"
         phases: dict[str, tuple[float, float]] = {}
         with timed(phases, "compile"):

@@ -22,6 +22,8 @@ import json
 import math
 import os
 import struct
+import tempfile
+import weakref
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
@@ -37,6 +39,8 @@ _SECURITY = {  # config value -> OpenFHE's SecurityLevel
     "none": "HEStd_NotSet",
 }
 _SCALING = ("FLEXIBLEAUTO", "FIXEDAUTO")
+_SECRETS = {"uniform": "UNIFORM_TERNARY", "sparse": "SPARSE_TERNARY",
+            "sparse_encapsulated": "SPARSE_ENCAPSULATED"}
 #: depth probed at most by max_depth(); only reached with HEStd_NotSet
 _DEPTH_CAP = 64
 _MAGIC = b"HEMLR-OPENFHE-1\n"
@@ -96,9 +100,24 @@ class OpenFHEBackend(CKKSBackend):
                         "description": "OpenMP threads; null = the job's threads"},
             "scaling": {"enum": list(_SCALING), "default": "FLEXIBLEAUTO",
                         "description": "OpenFHE rescaling technique"},
+            "secret": {"enum": list(_SECRETS), "default": "uniform",
+                       "description": "secret key distribution; the HE standard's tables assume "
+                                      "uniform; sparse_encapsulated is OpenFHE's choice for "
+                                      "bootstrapping (fewer levels per bootstrap)"},
+            "bootstrap_level_budget": {
+                "type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 5},
+                "minItems": 2, "maxItems": 2, "default": [3, 3],
+                "description": "levels of the bootstrap's CoeffsToSlots and SlotsToCoeffs: more "
+                               "levels, fewer keys and less time"},
+            "bootstrap_slots": {
+                "type": ["integer", "null"], "minimum": 8, "default": None,
+                "description": "slots a bootstrap works on (its input repeats every that many "
+                               "slots); null = all; 16384 at ring 65536 keeps the keys in 24 GB"},
         },
     }
-    TEST_PARAMS: ClassVar[dict] = {"ring_dim": 1024, "security": "none", "workers": 2}
+    # 50-bit scales and a sparse secret: what bootstrapping needs (it fails at 40 bits)
+    TEST_PARAMS: ClassVar[dict] = {"ring_dim": 1024, "security": "none", "workers": 2, "scale_bits": 50,
+                                   "secret": "sparse_encapsulated", "bootstrap_level_budget": [2, 2]}
 
     @classmethod
     def load_library(cls) -> None:
@@ -129,6 +148,9 @@ class OpenFHEBackend(CKKSBackend):
         self._pk: Any = None
         self._tag = ""
         self._keys: tuple[list, Any] | None = None  # (mult keys, automorphism key map)
+        self._public = b""  # made at keygen when bootstrapping keys follow, else on demand
+        #: kind -> file of the keys published beside the bytes (bootstrapping runs)
+        self._key_files: dict[str, str] = {}
         self._template: Any = None  # a ciphertext of self._cc, to re-bind foreign ones
         self._sizes: dict[str, int] | None = None
         self._activate()
@@ -146,7 +168,7 @@ class OpenFHEBackend(CKKSBackend):
     def max_depth(self) -> int:
         """Largest depth GenCryptoContext accepts at this ring and security (cached)."""
         key = (self.ring_dim, self.scale_bits, self.first_mod_bits, self.security,
-               self.num_large_digits, self.scaling)
+               self.num_large_digits, self.scaling, self.params["secret"])
         if key not in _MAX_DEPTH_CACHE:
             _MAX_DEPTH_CACHE[key] = self._search_max_depth()
         return _MAX_DEPTH_CACHE[key]
@@ -194,6 +216,7 @@ class OpenFHEBackend(CKKSBackend):
         p.SetBatchSize(self.slots)
         p.SetScalingTechnique(getattr(ofhe, self.scaling))
         p.SetSecurityLevel(getattr(ofhe, self.security))
+        p.SetSecretKeyDist(getattr(ofhe, _SECRETS[self.params["secret"]]))
         if self.num_large_digits is not None:
             p.SetNumLargeDigits(int(self.num_large_digits))
         return ofhe.GenCryptoContext(p)
@@ -248,16 +271,55 @@ class OpenFHEBackend(CKKSBackend):
         self._keys = (self._cc.GetEvalMultKeyVector(self._tag), rotation)
         _Process.keys_owner = self._token
 
-    def _enable(self, cc: Any) -> None:
+    def _enable(self, cc: Any, bootstrap: bool = False) -> None:
         for feature in (ofhe.PKE, ofhe.KEYSWITCH, ofhe.LEVELEDSHE, ofhe.ADVANCEDSHE):
             cc.Enable(feature)
+        if bootstrap:
+            cc.Enable(ofhe.FHE)
+
+    def _load_key_files(self, cc: Any) -> None:
+        """Rotation keys first (their file is read whole), then the bootstrapping keys."""
+        path = self._key_files["rotation_keys"]
+        if os.path.getsize(path):
+            keys, ok = ofhe.DeserializeEvalKeyMap(path, ofhe.BINARY)
+            if not ok:
+                raise BackendError(f"openfhe: cannot read the client's rotation keys from {path}")
+            cc.InsertEvalAutomorphismKey(keys, self._tag)
+            del keys
+        self._setup_bootstrap(cc)
+        path = self._key_files["bootstrap_keys"]
+        if not ofhe.DeserializeEvalBootstrapKey(path, ofhe.BINARY, cc, self._tag, self.bootstrap_slots()):
+            raise BackendError(f"openfhe: cannot read the client's bootstrapping keys from {path}")
+
+    def _setup_bootstrap(self, cc: Any) -> None:
+        """The bootstrap's public precomputations (not serialized: each side makes them)."""
+        cc.EvalBootstrapSetup(list(self.params["bootstrap_level_budget"]), [0, 0], self.bootstrap_slots())
+
+    # ---------------------------------------------------------------- bootstrapping
+    def bootstrap_depth(self) -> int:
+        self._activate(keys=False)
+        return int(ofhe.CryptoContext.GetBootstrapDepth(
+            list(self.params["bootstrap_level_budget"]), getattr(ofhe, _SECRETS[self.params["secret"]])))
+
+    def bootstrap_slots(self) -> int:
+        return int(self.params["bootstrap_slots"] or self.slots)
+
+    def _bootstrap(self, ct: Ciphertext) -> Any:
+        self._activate()
+        # A full-slot ciphertext that repeats every bootstrap_slots bootstraps with that
+        # setup; its slot count goes back afterwards.
+        raw = ct.raw.Clone()
+        raw.SetSlots(self.bootstrap_slots())
+        out = self._cc.EvalBootstrap(raw)
+        out.SetSlots(self.slots)
+        return out
 
     def _require_keys(self) -> None:
         if self._cc is None:
             raise BackendError("openfhe: no context yet (call keygen or build from bytes first)")
 
     # ---------------------------------------------------------------- client
-    def _keygen(self, depth: int, steps: Sequence[int]) -> None:
+    def _keygen(self, depth: int, steps: Sequence[int], bootstrap: bool) -> None:
         self._activate()
         try:
             cc = self._gen_context(depth)
@@ -265,15 +327,42 @@ class OpenFHEBackend(CKKSBackend):
             raise ParameterError(
                 f"openfhe: depth {depth} refused with {self._param_summary()}: "
                 f"{str(exc).split('):')[-1].strip()}") from None
-        self._enable(cc)
+        self._enable(cc, bootstrap)
         kp = cc.KeyGen()
         cc.EvalMultKeyGen(kp.secretKey)
-        if steps:
-            cc.EvalRotateKeyGen(kp.secretKey, list(steps))
         self._cc, self._sk, self._pk = cc, kp.secretKey, kp.publicKey
         self._tag = kp.secretKey.GetKeyTag()
         self._template, self._sizes = None, None
+        if bootstrap:
+            self._keygen_to_files(steps)
+        elif steps:
+            cc.EvalRotateKeyGen(kp.secretKey, list(steps))
         self._capture_keys(bool(steps))
+
+    def _keygen_to_files(self, steps: Sequence[int]) -> None:
+        """Bootstrapping keys, then rotation keys, each straight to a file the server reads.
+
+        At ring 65536 the ~60 bootstrapping keys take ~10 GB and the schedule's rotation
+        keys ~4 GB: one set at a time in memory, never as bytes, or 24 GB do not hold them.
+        """
+        cc, sk = self._cc, self._sk
+        for kind in ("bootstrap_keys", "rotation_keys"):
+            fd, self._key_files[kind] = tempfile.mkstemp(prefix=f"hemlr-openfhe-{kind}-")
+            os.close(fd)
+            weakref.finalize(self, _remove, self._key_files[kind])
+        self._setup_bootstrap(cc)
+        cc.EvalBootstrapKeyGen(sk, self.bootstrap_slots())
+        if not ofhe.SerializeEvalBootstrapKey(self._key_files["bootstrap_keys"], ofhe.BINARY, cc,
+                                              self._tag, self.bootstrap_slots()):
+            raise BackendError(f"openfhe: cannot write {self._key_files['bootstrap_keys']}")
+        cc.ClearBootstrapPrecom()  # the client never bootstraps
+        ofhe.CryptoContext.ClearEvalAutomorphismKeys()
+        if steps:
+            cc.EvalRotateKeyGen(sk, list(steps))
+            if not ofhe.SerializeToFile(self._key_files["rotation_keys"],
+                                        cc.GetEvalAutomorphismKeyMap(self._tag), ofhe.BINARY):
+                raise BackendError(f"openfhe: cannot write {self._key_files['rotation_keys']}")
+        self._public = self._public_from(self._sections())
 
     def _encrypt(self, values: np.ndarray) -> Any:
         self._activate(keys=False)
@@ -292,7 +381,9 @@ class OpenFHEBackend(CKKSBackend):
             "public_key": ofhe.Serialize(self._pk, ofhe.BINARY),
             "mult_keys": ofhe.SerializeEvalMultKeyString(ofhe.BINARY, self._tag),
             "rotation_keys": (ofhe.SerializeEvalAutomorphismKeyString(ofhe.BINARY, self._tag)
-                              if self.rotation_steps else b""),
+                              if self.rotation_steps and not self._key_files else b""),
+            # the files the keys too large for memory went to (bootstrapping runs)
+            "key_files": json.dumps(self._key_files).encode(),
         }
         self._record_sizes(sections)
         return sections
@@ -300,11 +391,23 @@ class OpenFHEBackend(CKKSBackend):
     def _record_sizes(self, sections: dict[str, bytes]) -> None:
         self._sizes = {"rotation_keys": len(sections["rotation_keys"]),
                        "mult_keys": len(sections["mult_keys"]),
-                       "public_context": len(sections["context"]) + len(sections["public_key"])}
+                       "public_context": len(sections["context"]) + len(sections["public_key"]),
+                       **{kind: os.path.getsize(path) for kind, path in self._key_files.items()}}
+
+    def external_bytes(self) -> int:
+        return sum(os.path.getsize(path) for path in self._key_files.values())
 
     def _public_bytes(self) -> bytes:
+        if self.can_bootstrap and self._keys[1] is not None:
+            # A client that hands over bootstrapping keys (GBs at ring 65536) keeps none of
+            # its evaluation keys: it only encrypts and decrypts, the server needs the memory.
+            self._cc.ClearBootstrapPrecom()
+            ofhe.CryptoContext.ClearEvalAutomorphismKeys()
+            self._keys = (self._keys[0], None)
+        return self._public or self._public_from(self._sections())
+
+    def _public_from(self, sections: dict[str, bytes]) -> bytes:
         # The secret key is never among the sections.
-        sections = self._sections()
         header = json.dumps({k: len(v) for k, v in sections.items()}).encode()
         return b"".join([_MAGIC, struct.pack("<Q", len(header)), header, *sections.values()])
 
@@ -326,19 +429,22 @@ class OpenFHEBackend(CKKSBackend):
         if self.depth is not None and cc.GetMultiplicativeDepth() < self.depth:
             raise ParameterError(f"openfhe: the client's context holds depth "
                                  f"{cc.GetMultiplicativeDepth()}, the server was told {self.depth}")
-        self._enable(cc)
+        self._enable(cc, self.can_bootstrap)
         self._pk = ofhe.DeserializePublicKeyString(sections["public_key"], ofhe.BINARY)
         ofhe.DeserializeEvalMultKeyString(sections["mult_keys"], ofhe.BINARY)
         if sections["rotation_keys"]:
             ofhe.DeserializeEvalAutomorphismKeyString(sections["rotation_keys"], ofhe.BINARY)
         self._cc, self._sk, self._tag = cc, None, self._pk.GetKeyTag()
+        self._key_files = json.loads(sections["key_files"])
+        if self.can_bootstrap:
+            self._load_key_files(cc)
         have = set(cc.GetExistingEvalAutomorphismKeyIndices(self._tag))
         missing = [s for s in sorted(self.rotation_steps)
                    if cc.FindAutomorphismIndices([s])[0] not in have]
         if missing:
             raise BackendError(f"openfhe: the client's bytes lack rotation keys for steps {missing}")
         self._record_sizes(sections)
-        self._capture_keys(bool(sections["rotation_keys"]))
+        self._capture_keys(bool(self.rotation_steps) or self.can_bootstrap)
 
     # ---------------------------------------------------------------- serialization
     def _serialize(self, ct: Ciphertext) -> bytes:
@@ -411,6 +517,11 @@ class OpenFHEBackend(CKKSBackend):
         precomp = self._cc.EvalFastRotationPrecompute(a.raw)
         m = self._cc.GetCyclotomicOrder()
         return [self._cc.EvalFastRotation(a.raw, int(s), m, precomp) for s in steps]
+
+
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
 
 
 def _unpack(data: bytes) -> dict[str, bytes]:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .base import Ciphertext, CKKSBackend, Description
+from .base import BackendError, Ciphertext, CKKSBackend, Description
 
 
 class PlaintextBackend(CKKSBackend):
@@ -27,6 +27,12 @@ class PlaintextBackend(CKKSBackend):
                          "description": "ring dimension to mimic (slots = ring_dim / 2)"},
             "max_depth": {"type": "integer", "minimum": 1, "default": 64,
                           "description": "largest multiplicative depth accepted"},
+            "bootstrap_depth": {"type": "integer", "minimum": 0, "default": 16,
+                                "description": "level an (exact) bootstrap leaves, as OpenFHE's "
+                                               "sparse-secret [3, 3] bootstrap does"},
+            "bootstrap_slots": {"type": ["integer", "null"], "minimum": 8, "default": None,
+                                "description": "slot period a bootstrap works on (null: all); "
+                                               "OpenFHE's documented setting bootstraps 16384"},
         },
     }
     TEST_PARAMS: ClassVar[dict] = {"ring_dim": 2048}
@@ -42,13 +48,30 @@ class PlaintextBackend(CKKSBackend):
     def max_depth(self) -> int:
         return int(self.params["max_depth"])
 
+    def bootstrap_depth(self) -> int:
+        return int(self.params["bootstrap_depth"])
+
+    def bootstrap_slots(self) -> int | None:
+        return self.params["bootstrap_slots"]
+
+    def _bootstrap(self, ct: Ciphertext) -> np.ndarray:
+        # Exact, but as demanding as a real bootstrap: what would break one is refused.
+        x = ct.raw
+        period = self.bootstrap_slots() or self.slots
+        if np.abs(x).max() >= 1.0:
+            raise BackendError(f"plaintext: bootstrap input reaches {np.abs(x).max():.3g}; it must "
+                               "stay below 1 (scale it down by a public constant)")
+        if not np.array_equal(x, np.tile(x[:period], self.slots // period)):
+            raise BackendError(f"plaintext: bootstrap input does not repeat every {period} slots")
+        return x.copy()
+
     def describe(self) -> Description:
         return Description(library=self.library, mode=self.mode, security="none (plaintext)",
                            security_bits=None, library_version="", workers=1,
                            ring_dim=2 * self._slots, slots=self._slots)
 
     # client
-    def _keygen(self, depth: int, steps: Sequence[int]) -> None:
+    def _keygen(self, depth: int, steps: Sequence[int], bootstrap: bool) -> None:
         pass
 
     def _encrypt(self, values: np.ndarray) -> np.ndarray:

@@ -285,7 +285,7 @@ class TenSEALBackend(CKKSBackend):
         return dict(self._key_sizes or {})
 
     # ---------------------------------------------------------------- client
-    def _keygen(self, depth: int, steps: Sequence[int]) -> None:
+    def _keygen(self, depth: int, steps: Sequence[int], bootstrap: bool) -> None:
         primes, s0 = self._chain(depth)
         parms = sealapi.EncryptionParameters(sealapi.SCHEME_TYPE.CKKS)
         parms.set_poly_modulus_degree(self.N)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from backends.base import OP_KINDS
 
 #: phases a job is timed in, in the order they happen
-PHASES: tuple[str, ...] = ("compile", "keygen", "encrypt", "server_setup", "iteration", "decrypt", "eval")
+PHASES: tuple[str, ...] = ("compile", "keygen", "encrypt", "server_setup", "iteration", "decrypt",
+                           "refresh", "bootstrap", "eval")
 
 #: operation counts the summary shows per iteration, with their labels
 OP_LABELS: dict[str, str] = {"ct_mult": "ct x ct", "pt_mult": "ct x pt", "rotation": "rotations",

@@ -29,7 +29,7 @@ from .session import job_problems
 SCHEMA_PATH = resources.files("hemlr") / "schemas" / "config.schema.yaml"
 
 #: Keys of a backend entry that the harness reads and the adapter never sees.
-HARNESS_BACKEND_KEYS = ("iterations",)
+HARNESS_BACKEND_KEYS = ("iterations", "refresh", "refresh_every", "state_bound")
 
 
 class ConfigError(ValueError):
@@ -81,7 +81,9 @@ def _job_problems(config: dict[str, Any], datasets: set[str], backends: set[str]
             errors += [f"backends.{b} with datasets.{d} ({shape.n_train} samples, "
                        f"{shape.n_features} features, {shape.n_classes} classes): {p}"
                        for p in job_problems(backend, shape.n_train, shape.n_features,
-                                             shape.n_classes, backend_iterations(config, b))]
+                                             shape.n_classes, backend_iterations(config, b),
+                                             config["backends"][b]["refresh"],
+                                             config["backends"][b]["refresh_every"])]
     return errors
 
 
@@ -147,3 +149,12 @@ def backend_params(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 def backend_iterations(config: Mapping[str, Any], name: str) -> int:
     return int(config["backends"][name].get("iterations", config["iterations"]))
+
+
+def backend_training(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """How the harness trains on backend ``name``: run_experiment's keyword arguments
+    (iterations, refresh, refresh_every, state_bound, tolerance)."""
+    entry = config["backends"][name]
+    return {"iterations": backend_iterations(config, name), "refresh": entry["refresh"],
+            "refresh_every": entry["refresh_every"], "state_bound": float(entry["state_bound"]),
+            "tolerance": float(config["tolerance"])}

@@ -28,6 +28,9 @@ from functools import cached_property
 import numpy as np
 
 
+REFRESH = ("none", "client", "bootstrap")
+
+
 def next_pow2(x: int) -> int:
     return 1 << max(0, math.ceil(math.log2(max(1, x))))
 
@@ -46,6 +49,17 @@ class Plan:
     slots: int
     iterations: int
     window: int | None = None  # p; None = the largest that needs no per-class rotation
+    #: how the weight state gets its levels back: "none", "client" (a round trip to the
+    #: client, who re-encrypts it) or "bootstrap" (on the server)
+    refresh: str = "none"
+    #: the largest total depth the parameters hold (client, bootstrap: the plan uses it)
+    max_depth: int | None = None
+    #: levels a bootstrap leaves consumed (its output level) and the slot period it works on
+    bootstrap_depth: int = 0
+    bootstrap_slots: int | None = None
+    #: iterations between refreshes (None: as many as the parameters' depth holds); fewer
+    #: means a smaller depth, hence faster operations, and more refreshes
+    refresh_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.K < 2:
@@ -64,6 +78,22 @@ class Plan:
         if p < 1 or p & (p - 1) or self.K * p > self.cols - self.d + p or self.K * p > self.cols:
             raise ValueError(
                 f"window {p} does not fit: K*p must be <= C - d + p = {self.cols - self.d + p}")
+        if self.refresh not in REFRESH:
+            raise ValueError(f"refresh {self.refresh!r} is not allowed; allowed: {', '.join(REFRESH)}")
+        if self.refresh != "none":
+            if self.max_depth is None:
+                raise ValueError(f"refresh: {self.refresh} needs the parameters' max_depth")
+            if 2 * self.K > self.period_rows:
+                raise ValueError(
+                    f"the packed weight state needs {2 * self.K} rows of {self.cols} columns, but "
+                    f"a refresh period of {self.period_rows * self.cols} slots holds "
+                    f"{self.period_rows}; use a larger ring_dim")
+        if self.depth > (self.max_depth if self.max_depth is not None else self.depth):
+            raise ValueError(
+                f"{self.iterations} iterations need multiplicative depth {self.depth}, but the "
+                f"parameters hold at most {self.max_depth} levels; use refresh: client or "
+                f"bootstrap, a larger ring_dim or fewer iterations")
+        self.refreshes  # noqa: B018 (raises when an iteration cannot fit)
 
     # ------------------------------------------------------------------ layout
     @cached_property
@@ -165,8 +195,70 @@ class Plan:
 
     @cached_property
     def depth(self) -> int:
-        """Total multiplicative depth: 1 (setup expansion) + 6 per iteration + 1 (W update)."""
-        return 1 + self.LEVELS_PER_ITERATION * self.iterations + 1
+        """Total multiplicative depth of the keys.
+
+        A cycle of k iterations from weights at level r needs r + 6k + 1 levels: 6 per
+        iteration on V, then one for the W update or, before a refresh, for packing the
+        state (the update is folded into the packing masks), plus a spare one before a
+        bootstrap. Without refresh: r = 1 (the
+        setup expansion), k = T. Client refresh: the smallest depth that holds the most
+        iterations per round trip. Bootstrap: the parameters' depth, or less when the
+        run needs less.
+        """
+        if self.refresh == "none":
+            return 1 + self.LEVELS_PER_ITERATION * self.iterations + 1
+        k = self.refresh_every
+        if self.refresh == "client":
+            k = min(self.iterations, k or (self.max_depth - 2) // self.LEVELS_PER_ITERATION)
+            return 1 + self.LEVELS_PER_ITERATION * max(k, 1) + 1
+        if self.bootstrap_depth + 3 + self.LEVELS_PER_ITERATION > self.max_depth:
+            raise ValueError(
+                f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of "
+                f"{self.max_depth} levels; one iteration between bootstraps needs "
+                f"{3 + self.LEVELS_PER_ITERATION} (expand, 6, pack, one spare for the bootstrap)")
+        if k:
+            return self.bootstrap_depth + 3 + self.LEVELS_PER_ITERATION * k
+        # No deeper than what the run needs: every level costs time in every operation.
+        return min(self.max_depth, max(self.bootstrap_depth + 3 + self.LEVELS_PER_ITERATION,
+                                       2 + self.LEVELS_PER_ITERATION * self.iterations))
+
+    @cached_property
+    def restart_level(self) -> int:
+        """Level of the weights after a refresh: a fresh encryption or a bootstrap, then
+        the expansion of the packed state."""
+        return (self.bootstrap_depth if self.refresh == "bootstrap" else 0) + 1
+
+    @cached_property
+    def refreshes(self) -> tuple[int, ...]:
+        """Iterations after which the state is refreshed (never after the last one).
+
+        The packed state may use every level for a client, all but one for a bootstrap
+        (OpenFHE rescales its input first); the last W may use every level.
+        """
+        pack_limit = self.depth - (self.refresh == "bootstrap")
+        out, level = [], 1  # V and W after the setup
+        for t in range(1, self.iterations + 1):
+            level += self.LEVELS_PER_ITERATION
+            limit = self.depth if t == self.iterations else pack_limit
+            if level + 1 > limit:
+                raise ValueError(f"iteration {t} needs level {level + 1}, the keys hold {limit}")
+            following = self.depth if t + 1 == self.iterations else pack_limit
+            if t < self.iterations and level + self.LEVELS_PER_ITERATION + 1 > following:
+                out.append(t)
+                level = self.restart_level
+        return tuple(out)
+
+    @cached_property
+    def period_rows(self) -> int:
+        """Rows after which the packed state repeats (a bootstrap works on that period)."""
+        return (self.bootstrap_slots or self.slots) // self.cols
+
+    def state_mask(self, c: int, w: float, v: float) -> np.ndarray:
+        """w in row c and v in row K + c of every period: packs class c's weights."""
+        grid = np.zeros((self.rows // self.period_rows, self.period_rows, self.cols))
+        grid[:, c, :self.d] = w
+        grid[:, self.K + c, :self.d] = v
+        return grid.ravel()
 
     def expected_ops_per_iteration(self) -> dict[str, int]:
         """Operation counts of one iteration, from the schedule alone."""
@@ -255,3 +347,18 @@ def pack_weights(plan: Plan, W: np.ndarray) -> np.ndarray:
 def unpack_replicated(plan: Plan, vec: np.ndarray) -> np.ndarray:
     """Row 0, columns 0..d-1 of a row-replicated grid."""
     return np.asarray(vec)[:plan.d]
+
+
+def pack_state(plan: Plan, W: np.ndarray, V: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """W in rows 0..K-1, V in rows K..2K-1 of every period, times ``scale``."""
+    grid = np.zeros((plan.rows // plan.period_rows, plan.period_rows, plan.cols))
+    grid[:, :plan.K, :W.shape[1]] = W * scale
+    grid[:, plan.K:2 * plan.K, :V.shape[1]] = V * scale
+    return grid.ravel()
+
+
+def unpack_state(plan: Plan, vec: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """(W, V) from the first period of a packed state, divided by ``scale``."""
+    grid = np.asarray(vec).reshape(-1, plan.cols)[:2 * plan.K, :plan.d] / scale
+    return grid[:plan.K], grid[plan.K:]
+

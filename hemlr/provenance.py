@@ -58,6 +58,15 @@ def provenance() -> dict[str, str | int]:
     }
 
 
+def machine_load() -> dict[str, float]:
+    """1-minute load average and running processes (this one included), from /proc/loadavg."""
+    try:
+        fields = Path("/proc/loadavg").read_text().split()
+        return {"load1": float(fields[0]), "running": float(fields[3].split("/")[0])}
+    except (OSError, IndexError, ValueError):
+        return {"load1": float("nan"), "running": float("nan")}
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size so far of this process or its largest child (MB)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,4 +1,6 @@
-"""The run's report: the training jobs' tidy tables merged, summarised side by side, and plotted.
+"""The run's report: the training jobs' tidy tables merged, summarised side by side with their
+warnings, and plotted (summary.md and the PNGs here; hemlr.html_report builds report.html from
+the same functions).
 
 Input: one table per training job (hemlr.experiment.run_experiment, columns as in
 hemlr.columns), one row per iteration, plus Snakemake's benchmark of that job, and the data
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
@@ -70,8 +73,24 @@ def _simulated(mode: object) -> bool:
     return str(mode) == "simulated"
 
 
-def _label(backend: str, mode: object) -> str:
-    return f"{backend} [SIMULATED]" if _simulated(mode) else backend
+def _insecure(last: pd.Series) -> bool:
+    """No stated security level on parameters that are meant to protect something."""
+    return pd.isna(last.get("security_bits")) and str(last.get("mode")) != "exact"
+
+
+def _failed(job: pd.DataFrame) -> bool:
+    return "failed" in job and bool(job["failed"].eq(True).any())
+
+
+def _marks(job: pd.DataFrame) -> list[str]:
+    last = job.iloc[-1]
+    return [mark for mark, on in (("FAILED", _failed(job)), ("SIMULATED", _simulated(last.get("mode"))),
+                                  ("INSECURE", _insecure(last))) if on]
+
+
+def job_label(backend: str, job: pd.DataFrame) -> str:
+    """The backend's name with its warnings, e.g. ``concrete-sim [SIMULATED]``."""
+    return " ".join([backend, *(f"[{mark}]" for mark in _marks(job))])
 
 
 def _phases_in(df: pd.DataFrame) -> list[str]:
@@ -107,6 +126,49 @@ def _total(job: pd.DataFrame, col: str) -> float:
     return float(job[col].sum()) if col in job and job[col].notna().any() else np.nan
 
 
+def _suffixes(df: pd.DataFrame, prefix: str) -> list[str]:
+    """What follows ``prefix`` in the table's column names, in column order."""
+    return [c[len(prefix):] for c in df.columns if c.startswith(prefix)]
+
+
+# ---------------------------------------------------------------------------------- warnings
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A warning of the report: its label, the jobs it concerns (none: the whole dataset), why."""
+
+    label: str
+    jobs: tuple[str, ...]
+    text: str
+
+
+def dataset_flags(rows: pd.DataFrame) -> list[Flag]:
+    """The warnings of one dataset's rows: not the paper's data, and FAILED, SIMULATED and
+    INSECURE jobs."""
+    first = rows.iloc[0]
+    flags = []
+    if not bool(first.get("paper_data", False)):
+        note = str(first.get("dataset_note", "") or "no description")
+        flags.append(Flag("NOT THE PAPER'S DATA", (), (
+            f"{note}. The paper trains on the first 128 MNIST training images through RegNet-X-400MF "
+            "(400 features) and tests on all 10,000 MNIST test images: these numbers do not reproduce it.")))
+    jobs = _jobs(rows)
+    for label, test, text in (
+        ("FAILED", _failed, "failed: their numbers are incomplete or missing (see the job's log)."),
+        ("SIMULATED, NOT ENCRYPTED", lambda job: _simulated(job.iloc[-1].get("mode")),
+         "ran in simulation mode: nothing was encrypted, so their times and sizes are not those of "
+         "encrypted training."),
+        ("INSECURE", lambda job: _insecure(job.iloc[-1]),
+         "state no security level (security_bits null) although their mode is not exact: their "
+         "parameters protect nothing, their times are not those of secure parameters."),
+    ):
+        names = tuple(backend for (_, backend), job in jobs if test(job))
+        if names:
+            flags.append(Flag(label, names, text))
+    return flags
+
+
 # ----------------------------------------------------------------------------------- summary
 
 
@@ -116,12 +178,6 @@ def _security(last: pd.Series) -> str:
     return f"{text} ({bits}-bit)" if bits != "-" and bits not in text else text
 
 
-def _phases(job: pd.DataFrame) -> str:
-    parts = [f"{p} {_num(_total(job, col.wall(p)), '.3g')}" for p in _phases_in(job)
-             if pd.notna(_total(job, col.wall(p)))]
-    return ", ".join(parts) or "-"
-
-
 def _params(last: pd.Series) -> str:
     shape = ", ".join(f"{k} {_num(last[k], '.0f')}" for k in ("ring_dim", "slots", "depth", "scale_bits")
                       if pd.notna(last.get(k)))
@@ -129,43 +185,79 @@ def _params(last: pd.Series) -> str:
     return "; ".join(s for s in (shape, str(extra) if pd.notna(extra) and extra else "") if s) or "-"
 
 
-# (row label, value of one job: its rows sorted by iteration, and the final row)
-_METRICS: list[tuple[str, Callable[[pd.DataFrame, pd.Series], str]]] = [
-    ("library", lambda j, last: str(last.get("library", "-"))),
-    ("algorithm", lambda j, last: str(last.get("algorithm", "-"))),
-    ("mode", lambda j, last: "SIMULATED (not encrypted)" if _simulated(last.get("mode")) else str(last.get("mode", "-"))),
-    ("security", lambda j, last: _security(last)),
-    ("parameters", lambda j, last: _params(last)),
-    ("iterations", lambda j, last: _num(last.get("iteration"), ".0f")),
-    ("test accuracy (final)", lambda j, last: _num(last.get("test_accuracy"), ".4f")),
-    ("train accuracy (final)", lambda j, last: _num(last.get("train_accuracy"), ".4f")),
-    ("SLE loss (final)", lambda j, last: _num(last.get("sle_loss"))),
-    ("max abs(W - oracle W) (final)", lambda j, last: _num(last.get("max_abs_w_diff_oracle"), ".3g")),
-    ("server time / iteration (s)", lambda j, last: _num(_col(j, col.wall("iteration")).mean(), ".3g")),
-    ("server CPU / iteration (s)", lambda j, last: _num(_col(j, col.cpu("iteration")).mean(), ".3g")),
-    ("wall time by phase, total (s)", lambda j, last: _phases(j)),
-    ("upload (ciphertexts / bytes)",
-     lambda j, last: f"{_num(_total(j, 'upload_cts'), '.0f')} / {_bytes(_total(j, 'upload_bytes'))}"),
-    ("evaluation keys", lambda j, last: _bytes(_total(j, "evalkey_bytes"))),
-    ("download (ciphertexts / bytes)",
-     lambda j, last: f"{_num(_total(j, 'download_cts'), '.0f')} / {_bytes(_total(j, 'download_bytes'))}"),
-    *[(f"{name} / iteration", lambda j, last, c=kind: _num(_col(j, c).mean(), ".4g"))
-      for kind, name in OP_LABELS.items()],
-    ("peak RSS (MB)", lambda j, last: _num(_col(j, "peak_rss_mb").max(), ".0f")),
-    ("job wall / CPU (s)", lambda j, last: f"{_num(last.get('job_wall_s'), '.3g')} / {_num(last.get('job_cpu_s'), '.3g')}"),
-    ("job max RSS (MB)", lambda j, last: _num(last.get("job_max_rss_mb"), ".0f")),
-]
+def _count_and_bytes(cts: str, size: str) -> Callable[[pd.DataFrame, pd.Series], str]:
+    return lambda j, last: f"{_num(_total(j, cts), '.0f')} / {_bytes(_total(j, size))}"
 
 
-def _side_by_side(rows: pd.DataFrame) -> pd.DataFrame:
-    """Metrics down, backends across, for one dataset."""
-    columns = {}
-    for (_, backend), job in _jobs(rows):
-        last = job.iloc[-1]
-        columns[_label(backend, last.get("mode"))] = [fn(job, last) for _, fn in _METRICS]
-    table = pd.DataFrame(columns, index=[name for name, _ in _METRICS])
+#: a row of a side-by-side table: its label, and its value for one job (the job's rows
+#: sorted by iteration, and its final row)
+Metric = tuple[str, Callable[[pd.DataFrame, pd.Series], str]]
+
+
+def metric_groups(df: pd.DataFrame) -> dict[str, list[Metric]]:
+    """The rows of the side-by-side tables, in groups; rows for the upload parts, key kinds,
+    phases and setup operations that occur in ``df``."""
+    return {
+        "Overview": [
+            ("library", lambda j, last: str(last.get("library", "-"))),
+            ("algorithm", lambda j, last: str(last.get("algorithm", "-"))),
+            ("mode", lambda j, last: "SIMULATED (not encrypted)" if _simulated(last.get("mode"))
+             else str(last.get("mode", "-"))),
+            ("security", lambda j, last: _security(last)),
+            ("parameters", lambda j, last: _params(last)),
+            ("iterations", lambda j, last: _num(last.get("iteration"), ".0f")),
+            ("test accuracy (final)", lambda j, last: _num(last.get("test_accuracy"), ".4f")),
+            ("train accuracy (final)", lambda j, last: _num(last.get("train_accuracy"), ".4f")),
+            ("SLE loss (final)", lambda j, last: _num(last.get("sle_loss"))),
+            ("max abs(W - oracle W) (final)", lambda j, last: _num(last.get("max_abs_w_diff_oracle"), ".3g")),
+        ],
+        "Time and memory": [
+            ("server time / iteration (s)", lambda j, last: _num(_col(j, col.wall("iteration")).mean(), ".3g")),
+            ("server CPU / iteration (s)", lambda j, last: _num(_col(j, col.cpu("iteration")).mean(), ".3g")),
+            *[(f"{phase}: wall s, total", lambda j, last, c=col.wall(phase): _num(_total(j, c), ".3g"))
+              for phase in _phases_in(df)],
+            ("peak RSS (MB)", lambda j, last: _num(_col(j, "peak_rss_mb").max(), ".0f")),
+            ("job wall / CPU (s)",
+             lambda j, last: f"{_num(last.get('job_wall_s'), '.3g')} / {_num(last.get('job_cpu_s'), '.3g')}"),
+            ("job max RSS (MB)", lambda j, last: _num(last.get("job_max_rss_mb"), ".0f")),
+        ],
+        "Upload, download and keys": [
+            ("upload (ciphertexts / bytes)", _count_and_bytes("upload_cts", "upload_bytes")),
+            *[(f"upload {part} (ciphertexts / bytes)", _count_and_bytes(col.upload_cts(part), col.upload_bytes(part)))
+              for part in _suffixes(df, col.upload_cts(""))],
+            ("download (ciphertexts / bytes)", _count_and_bytes("download_cts", "download_bytes")),
+            ("evaluation keys", lambda j, last: _bytes(_total(j, "evalkey_bytes"))),
+            *[(f"key {kind.replace('_', ' ')}", lambda j, last, c=col.key_bytes(kind): _bytes(_total(j, c)))
+              for kind in _suffixes(df, col.key_bytes(""))],
+        ],
+        "Operations": [
+            *[(f"{name} / iteration", lambda j, last, c=kind: _num(_col(j, c).mean(), ".4g"))
+              for kind, name in OP_LABELS.items()],
+            *[(f"{name} in the server's setup", lambda j, last, c=col.setup_op(kind): _num(_total(j, c), ".0f"))
+              for kind, name in OP_LABELS.items() if col.setup_op(kind) in df],
+        ],
+    }
+
+
+def side_by_side(rows: pd.DataFrame, metrics: Sequence[Metric]) -> pd.DataFrame:
+    """Metrics down, backends across (labelled with their warnings), for one dataset."""
+    columns = {job_label(backend, job): [fn(job, job.iloc[-1]) for _, fn in metrics]
+               for (_, backend), job in _jobs(rows)}
+    table = pd.DataFrame(columns, index=[name for name, _ in metrics])
     table.index.name = "metric"
-    return table.apply(lambda col: col.str.replace("|", r"\|", regex=False))  # keep the markdown table intact
+    return table
+
+
+def accuracy_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy per iteration (down) and backend (across), for one dataset."""
+    table = pd.DataFrame({job_label(backend, job): job.set_index("iteration")["test_accuracy"]
+                          for (_, backend), job in _jobs(rows)})
+    table.index.name = "iteration"
+    return table.sort_index().apply(lambda c: c.map(lambda v: _num(v, ".4f")))
+
+
+def run_name(df: pd.DataFrame) -> str:
+    return _distinct(df, "run")
 
 
 def _time_span(df: pd.DataFrame) -> str:
@@ -173,75 +265,69 @@ def _time_span(df: pd.DataFrame) -> str:
     return "unknown" if stamps.empty else f"{stamps.iloc[0]} to {stamps.iloc[-1]}"
 
 
-def _header(df: pd.DataFrame) -> list[str]:
-    jobs = _jobs(df)
+def provenance_items(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """What produced the numbers: machine, software, code and time, as (label, value)."""
     versions = "; ".join(f"{lib}: {_distinct(g, 'library_version')}" for lib, g in df.groupby("library", sort=False))
     return [
-        f"# hemlr-bench report: run `{_distinct(df, 'run')}`",
-        "",
-        f"What ran: {len(jobs)} training job(s): "
-        + ", ".join(f"`{b}` on `{d}` ({len(g)} iterations)" for (d, b), g in jobs) + ".",
-        "",
-        f"- Machine: {_distinct(df, 'hostname')} ({_distinct(df, 'platform')})",
-        f"- CPU: {_distinct(df, 'cpu_model')}; {_distinct(df, 'cpu_count')} logical CPUs; "
-        f"OMP_NUM_THREADS {_distinct(df, 'omp_num_threads')}; library workers {_distinct(df, 'workers')}",
-        f"- Python {_distinct(df, 'python')}; numpy {_distinct(df, 'numpy_version')}; "
-        f"hemlr {_distinct(df, 'hemlr_version')}",
-        f"- Libraries: {versions}",
-        f"- Git commit: {_distinct(df, 'git_commit')}",
-        f"- Run at: {_time_span(df)}",
+        ("Machine", f"{_distinct(df, 'hostname')} ({_distinct(df, 'platform')})"),
+        ("CPU", f"{_distinct(df, 'cpu_model')}; {_distinct(df, 'cpu_count')} logical CPUs; "
+                f"OMP_NUM_THREADS {_distinct(df, 'omp_num_threads')}; library workers {_distinct(df, 'workers')}"),
+        ("Python", f"Python {_distinct(df, 'python')}; numpy {_distinct(df, 'numpy_version')}; "
+                   f"hemlr {_distinct(df, 'hemlr_version')}"),
+        ("Libraries", versions),
+        ("Git commit", _distinct(df, "git_commit")),
+        ("Run at", _time_span(df)),
     ]
 
 
-def _inputs(manifest: Mapping) -> list[str]:
-    """What the data stage recorded about a dataset's inputs (its source's manifest lines)."""
-    lines = list(manifest.get("inputs", []))
-    return ["", "Inputs:", *lines] if lines else []
+def jobs_line(df: pd.DataFrame) -> str:
+    jobs = _jobs(df)
+    return (f"{len(jobs)} training job(s): "
+            + ", ".join(f"`{b}` on `{d}` ({len(g)} iterations)" for (d, b), g in jobs) + ".")
+
+
+def dataset_line(rows: pd.DataFrame) -> str:
+    first = rows.iloc[0]
+    return (f"Source `{first.get('dataset_source', '?')}`: {_num(first.get('n_train'), '.0f')} training / "
+            f"{_num(first.get('n_test'), '.0f')} test examples, {_num(first.get('n_features'), '.0f')} features, "
+            f"{_num(first.get('n_classes'), '.0f')} classes.")
+
+
+NOTES = ("Times are wall seconds on the machine above (expect +-40% between runs). Totals are sums over "
+         "a job's iteration rows, one-off costs counted in the first iteration. Job wall / CPU / RSS come "
+         "from Snakemake's benchmark of the whole job (start-up and evaluation included). Mode `exact` is "
+         "the plaintext reference without any cryptography; `[SIMULATED]` marks runs that encrypted "
+         "nothing, `[INSECURE]` runs without a security level, `[FAILED]` jobs that failed.")
+
+
+def _markdown_flag(flag: Flag) -> str:
+    jobs = f"{', '.join(f'`{j}`' for j in flag.jobs)} " if flag.jobs else ""
+    return f"> **WARNING: {flag.label}:** {jobs}{flag.text}"
 
 
 def _dataset_section(dataset: str, rows: pd.DataFrame, manifest: Mapping | None) -> list[str]:
     first = rows.iloc[0]
-    note = str(first.get("dataset_note", "") or "no description")
-    lines = [
-        "",
-        f"## Dataset `{dataset}`",
-        "",
-        f"Source `{first.get('dataset_source', '?')}`: {_num(first.get('n_train'), '.0f')} training / "
-        f"{_num(first.get('n_test'), '.0f')} test examples, {_num(first.get('n_features'), '.0f')} features, "
-        f"{_num(first.get('n_classes'), '.0f')} classes.",
-        "",
-    ]
+    lines = ["", f"## Dataset `{dataset}`", "", dataset_line(rows)]
     if bool(first.get("paper_data", False)):
-        lines.append(f"The paper's data: {note}")
-    else:
-        lines.append(
-            f"> **WARNING: NOT THE PAPER'S DATA.** {note}. The paper trains on the first 128 MNIST "
-            "training images through RegNet-X-400MF (400 features) and tests on all 10,000 MNIST "
-            "test images: these numbers do not reproduce it.")
-    lines += _inputs(manifest or {})
-    simulated = sorted({b for (_, b), job in _jobs(rows) if _simulated(job.iloc[-1].get("mode"))})
-    if simulated:
-        lines += ["", f"> **WARNING: SIMULATED, NOT ENCRYPTED:** {', '.join(f'`{b}`' for b in simulated)} "
-                      "ran in simulation mode: nothing was encrypted, so their times and sizes are not "
-                      "those of encrypted training."]
-    lines += ["", _side_by_side(rows).to_markdown(), ""]
+        lines += ["", f"The paper's data: {first.get('dataset_note', '')}"]
+    inputs = list((manifest or {}).get("inputs", []))
+    if inputs:  # the data stage's own markdown lines
+        lines += ["", "Inputs:", *inputs]
+    lines += [line for flag in dataset_flags(rows) for line in ("", _markdown_flag(flag))]
+    metrics = [m for group in metric_groups(rows).values() for m in group]
+    table = side_by_side(rows, metrics).apply(lambda c: c.str.replace("|", r"\|", regex=False))  # markdown
+    lines += ["", table.to_markdown(), ""]
     return lines
 
 
 def write_summary(df: pd.DataFrame, path: Pathish, manifests: Mapping[str, Mapping] | None = None) -> None:
     """summary.md: what ran where, then per dataset its inputs (``manifests``: dataset name ->
-    data-stage manifest, optional) and the backends side by side."""
-    lines = _header(df)
+    data-stage manifest, optional), its warnings and the backends side by side."""
+    lines = [f"# hemlr-bench report: run `{run_name(df)}`", "", f"What ran: {jobs_line(df)}", "",
+             *(f"- {label}: {value}" for label, value in provenance_items(df))]
     for dataset, rows in df.groupby("dataset", sort=False):
         lines += _dataset_section(str(dataset), rows, (manifests or {}).get(str(dataset)))
-    lines += [
-        "",
-        "Notes: times are wall seconds on the machine above (expect +-40% between runs). Totals are "
-        "sums over a job's iteration rows, one-off costs counted in the first iteration. Job wall / "
-        "CPU / RSS come from Snakemake's benchmark of the whole job (start-up and evaluation included). "
-        "Mode `exact` is the plaintext reference without any cryptography; `[SIMULATED]` marks runs "
-        "that encrypted nothing.",
-    ]
+    lines += ["", f"Notes: {NOTES}"]
     Path(path).write_text("\n".join(lines) + "\n")
 
 
@@ -255,27 +341,26 @@ def _figure(n_panels: int, width: float, height: float) -> tuple[Figure, list]:
     return fig, list(fig.subplots(1, n_panels, squeeze=False)[0])
 
 
-def plot_accuracy(df: pd.DataFrame, path: Pathish) -> None:
+def accuracy_figure(df: pd.DataFrame) -> Figure:
     """Test accuracy per iteration, one line per backend, one panel per dataset."""
     datasets = list(dict.fromkeys(df["dataset"]))
     fig, axes = _figure(len(datasets), 5.0, 4.0)
     for ax, dataset in zip(axes, datasets):
         for (_, backend), job in _jobs(df[df["dataset"] == dataset]):
-            mode = job.iloc[-1].get("mode")
-            ax.plot(job["iteration"], job["test_accuracy"], marker="o", linestyle="--" if _simulated(mode) else "-",
-                    label=_label(backend, mode))
+            ax.plot(job["iteration"], job["test_accuracy"], marker="o",
+                    linestyle="--" if _simulated(job.iloc[-1].get("mode")) else "-", label=job_label(backend, job))
         ax.set(title=dataset, xlabel="iteration", ylabel="test accuracy", ylim=(0, 1.02))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
-    fig.savefig(path, dpi=120)
+    return fig
 
 
-def plot_phases(df: pd.DataFrame, path: Pathish) -> None:
+def phases_figure(df: pd.DataFrame) -> Figure:
     """Stacked bars: total wall time of each phase, per backend, one panel per dataset."""
     phases = [p for p in _phases_in(df) if df[col.wall(p)].fillna(0).any()]
     datasets = list(dict.fromkeys(df["dataset"]))
-    fig, axes = _figure(len(datasets), max(4.0, 1.4 * df.groupby("dataset")["backend"].nunique().max() + 2), 4.5)
+    fig, axes = _figure(len(datasets), max(6.0, 1.4 * df.groupby("dataset")["backend"].nunique().max() + 3), 4.5)
     cmap = colormaps["tab10" if len(phases) <= 10 else "tab20"]
     colors = {phase: cmap(i) for i, phase in enumerate(phases)}
     for ax, dataset in zip(axes, datasets):
@@ -292,10 +377,17 @@ def plot_phases(df: pd.DataFrame, path: Pathish) -> None:
             bottom += heights
         for xi, total in zip(x, bottom):
             ax.annotate(f"{total:.3g} s", (xi, total), ha="center", va="bottom", fontsize="small")
-        ax.set_xticks(x, [_label(b, job.iloc[-1].get("mode")) for (_, b), job in jobs], rotation=20, ha="right")
-        ax.set(title=f"{dataset}: wall time per phase (sum over iterations)", ylabel="seconds")
+        ax.set_xticks(x, [job_label(b, job) for (_, b), job in jobs], rotation=20, ha="right")
+        ax.set(title=dataset, ylabel="wall seconds per phase (sum over iterations)")
         ax.margins(y=0.12)
     if phases:  # one legend for all panels, outside the bars
         fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", fontsize="small")
-    fig.savefig(path, dpi=120)
+    return fig
 
+
+def plot_accuracy(df: pd.DataFrame, path: Pathish) -> None:
+    accuracy_figure(df).savefig(path, dpi=120, format="png")
+
+
+def plot_phases(df: pd.DataFrame, path: Pathish) -> None:
+    phases_figure(df).savefig(path, dpi=120, format="png")

@@ -15,8 +15,9 @@ import numpy as np
 
 from backends.base import Adapter, CKKSBackend, Description, IterationRecord, ModelBackend
 
-from .packing import Plan
-from .trainer import EncryptedSession
+from .dataset import DataError
+from .ranges import ckks_headroom_bits, range_problems
+from .trainer import EncryptedSession, plan_for
 
 
 class Session(Protocol):
@@ -47,21 +48,33 @@ class ModelSession:
 
 
 def open_session(backend: Adapter, X: np.ndarray, y: np.ndarray, n_classes: int,
-                 iterations: int) -> Session:
-    """The session training (X, y) for ``iterations`` on ``backend``."""
+                 iterations: int, refresh: str = "none", state_bound: float = 1.0,
+                 refresh_every: int | None = None, dataset: str = "training data") -> Session:
+    """The session training (X, y) for ``iterations`` on ``backend``; ``refresh``,
+    ``state_bound`` and ``refresh_every`` apply to CKKS adapters (see EncryptedSession).
+
+    Refuses, before any key exists, data the cubic sigmoid or the ciphertexts cannot hold
+    (DataError naming ``dataset``, the magnitude and the remedy).
+    """
     if isinstance(backend, CKKSBackend):
-        return EncryptedSession(backend, X, y, n_classes, iterations)
+        problems = range_problems(X, y, n_classes, iterations, dataset, ckks_headroom_bits(backend.params))
+        if problems:
+            raise DataError("\n".join(problems))
+        return EncryptedSession(backend, X, y, n_classes, iterations, refresh, state_bound,
+                                refresh_every)
+    if refresh != "none":
+        raise ValueError(f"refresh: {refresh} applies to CKKS backends, not {backend.library}")
     return ModelSession(backend, X, y, n_classes, iterations)
 
 
 def job_problems(backend: Adapter, n: int, n_features: int, n_classes: int,
-                 iterations: int) -> list[str]:
+                 iterations: int, refresh: str = "none", refresh_every: int | None = None) -> list[str]:
     """Why ``backend`` cannot train n samples of n_features into n_classes (empty: it can)."""
     if isinstance(backend, ModelBackend):
-        return backend.shape_problems(n, n_features, n_classes, iterations)
+        out = backend.shape_problems(n, n_features, n_classes, iterations)
+        return out + ([f"refresh: {refresh} applies to CKKS backends only"] if refresh != "none" else [])
     try:
-        plan = Plan(n, n_features + 1, n_classes, backend.slots, iterations)
+        plan_for(backend, n, n_features + 1, n_classes, iterations, refresh, refresh_every)
     except ValueError as exc:
         return [str(exc)]
-    problem = backend.depth_problem(plan.depth)
-    return [f"{iterations} iterations: {problem}"] if problem else []
+    return []

@@ -6,10 +6,12 @@ from the client's bytes only and runs the iterations; weights travel back as byt
 """
 from __future__ import annotations
 
+import logging
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -22,13 +24,14 @@ from .oracle import SIG3_A, SIG3_B, W_INIT, nag_constants
 from .packing import Plan
 
 UPLOAD_NAMES = ("Z", "Y", "Bbar_inv", "W0")
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class Upload:
-    """What crosses the client -> server boundary: bytes and public level metadata."""
+    """The encrypted data crossing the client -> server boundary, with public metadata
+    (the keys cross before it, as the client's public bytes)."""
 
-    public: bytes
     cts: dict[str, list[bytes]] = field(default_factory=dict)
     #: Bbar_inv travels as Bbar_inv * 2^bbar_exponent: its entries (~1e-6 at the paper's
     #: shape) would otherwise sit near the encryption noise of a 2^40 scale. The exponent
@@ -51,10 +54,11 @@ class Client:
 
     def keygen(self) -> bytes:
         """Generate keys for exactly the plan's depth and rotation steps; publish them."""
-        self.he.keygen(self.plan.depth, self.plan.rotation_steps)
+        self.he.keygen(self.plan.depth, self.plan.rotation_steps,
+                       bootstrap=self.plan.refresh == "bootstrap")
         return self.he.public_bytes()
 
-    def encrypt_upload(self, X: np.ndarray, y: np.ndarray, public: bytes) -> Upload:
+    def encrypt_upload(self, X: np.ndarray, y: np.ndarray) -> Upload:
         plan = self.plan
         Z = packing.design_matrix(X)
         Y = np.eye(plan.K)[y]
@@ -71,10 +75,18 @@ class Client:
             "Bbar_inv": [packing.pack_replicated(plan, bbar * 2.0 ** exponent)],
             "W0": [packing.pack_weights(plan, W0)],
         }
-        up = Upload(public=public, bbar_exponent=exponent)
+        up = Upload(bbar_exponent=exponent)
         for name in UPLOAD_NAMES:
             up.cts[name] = [self.he.serialize(self.he.encrypt(v)) for v in vectors[name]]
         return up
+
+    def decrypt_state(self, blob: bytes, level: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """A packed state -> (W, V), each K x d."""
+        return packing.unpack_state(self.plan, self.he.decrypt(self.he.deserialize(blob, level)), scale)
+
+    def encrypt_state(self, W: np.ndarray, V: np.ndarray, scale: float) -> bytes:
+        """(W, V) packed and freshly encrypted: the client's refresh."""
+        return self.he.serialize(self.he.encrypt(packing.pack_state(self.plan, W, V, scale)))
 
     def decrypt_weights(self, blobs: list[bytes], level: int) -> np.ndarray:
         """K row-replicated weight ciphertexts -> the K x d weight matrix."""
@@ -108,8 +120,9 @@ class Server:
         w0 = cts["W0"][0]
         self.V = [self._tree(he.mul_plain(w0, plan.row_mask(c)), plan.rowsum_steps) for c in range(plan.K)]
         self.W = list(self.V)  # W0 = V0
+        self.V_prev: list[Ciphertext] = []
         self._E: list[Ciphertext] = []  # scaled residuals of the current iteration
-        self.t = 0
+        self.t, self.eta = 0, 0.0
 
     def _tree(self, ct: Ciphertext, steps: list[int]) -> Ciphertext:
         for s in steps:
@@ -147,18 +160,38 @@ class Server:
         return he.add_plain(e, -scale * 0.5 * mask)
 
     def step(self) -> None:
-        """One iteration: W, V <- NAG update with the quadratic gradient at V."""
+        """One iteration: V <- W + the quadratic gradient at V. The NAG mix that gives the
+        new W waits for finish_weights(), or is folded into pack_state()."""
         he, plan = self.he, self.plan
         self.t += 1
-        eta, gamma = nag_constants(self.t, plan.n)
+        self.eta, gamma = nag_constants(self.t, plan.n)
         scale = 1.0 + gamma
         self._E = [self._tree(self.residual(S, g, scale), plan.spread_steps)
                    for g, S in enumerate(self.scores())]
         Q = he.parallel_map(self._gradient, range(plan.K))
-        V_new = [he.add(w, q) for w, q in zip(self.W, Q)]
+        self.V_prev, self.V = self.V, [he.add(w, q) for w, q in zip(self.W, Q)]
+
+    def finish_weights(self) -> None:
+        """W <- (1 - eta) V + eta V_prev (one level)."""
+        he, eta = self.he, self.eta
         self.W = [he.add(he.mul_scalar(v, 1.0 - eta), he.mul_scalar(v_old, eta))
-                  for v, v_old in zip(V_new, self.V)]
-        self.V = V_new
+                  for v, v_old in zip(self.V, self.V_prev)]
+
+    def pack_state(self, scale: float) -> Ciphertext:
+        """W (rows 0..K-1) and V (rows K..2K-1) of every period in one ciphertext, times
+        ``scale``, in one level: the NAG mix of W rides on the masks."""
+        he, plan, eta = self.he, self.plan, self.eta
+        parts = []
+        for c in range(plan.K):
+            parts.append(he.mul_plain(self.V[c], plan.state_mask(c, (1.0 - eta) * scale, scale)))
+            parts.append(he.mul_plain(self.V_prev[c], plan.state_mask(c, eta * scale, 0.0)))
+        return he.add_many(parts)
+
+    def load_state(self, packed: Ciphertext, scale: float) -> None:
+        """W and V, row-replicated again, from a packed state (one level), divided by ``scale``."""
+        he, plan = self.he, self.plan
+        self.W, self.V = ([self._tree(he.mul_plain(packed, plan.row_mask(r) / scale), plan.rowsum_steps)
+                           for r in rows] for rows in (range(plan.K), range(plan.K, 2 * plan.K)))
 
     def _gradient(self, c: int) -> Ciphertext:
         """Row c of (1 + gamma) * Bbar_inv * (Y - P)^T Z, replicated in every row."""
@@ -182,48 +215,105 @@ class EncryptedSession:
     Iterating yields one :class:`IterationRecord` per iteration: the weights the client
     decrypted, the server's operations, phase times and the bytes that moved. Keys, the
     upload and the server's setup happen at the first ``next()`` and are booked on the
-    first record.
+    first record. Where the plan refreshes the state after an iteration, the server packs
+    it into one ciphertext (which is also what the client decrypts to see the weights)
+    and either bootstraps it or sends it on a round trip to the client, who re-encrypts
+    it; the refresh is booked on that iteration's record.
     """
 
     def __init__(self, backend: CKKSBackend, X: np.ndarray, y: np.ndarray, n_classes: int,
-                 iterations: int) -> None:
+                 iterations: int, refresh: str = "none", state_bound: float = 1.0,
+                 refresh_every: int | None = None) -> None:
         self.he = backend
         self.X, self.y = X, y
-        self.plan = Plan(len(y), X.shape[1] + 1, n_classes, backend.slots, iterations)
+        self.plan = plan_for(backend, len(y), X.shape[1] + 1, n_classes, iterations, refresh,
+                             refresh_every)
+        # The bootstrapped state is scaled toward 1 by a public power of two: a bootstrap's
+        # error is absolute (~1e-5) and its input must stay below 1.
+        self.state_scale = 2.0 ** -math.ceil(math.log2(state_bound)) if refresh == "bootstrap" else 1.0
 
     def describe(self) -> Description:
         return self.he.describe()
 
-    def layout(self) -> dict[str, int]:
+    def layout(self) -> dict[str, Any]:
         """The public shape of the encrypted computation (from the plan alone)."""
         plan = self.plan
+        every = plan.refreshes[0] if plan.refreshes else None
         return {"depth": plan.depth, "columns": plan.cols, "rows_per_ct": plan.rows,
-                "window": plan.p, "rotation_keys": len(plan.rotation_steps)}
+                "window": plan.p, "rotation_keys": len(plan.rotation_steps),
+                "refresh": plan.refresh, "refreshes_planned": len(plan.refreshes),
+                "refresh_every": every}
 
     def __iter__(self) -> Iterator[IterationRecord]:
         plan, phases = self.plan, {}
         client = Client(self.he, plan)
-        with timed(phases, "keygen"):
+        keys = f"depth {plan.depth}, {len(plan.rotation_steps)} rotation keys" + (
+            ", bootstrapping keys" if plan.refresh == "bootstrap" else "")
+        with _progress(phases, "keygen", f"key generation ({keys})"):
             public = client.keygen()
-        with timed(phases, "encrypt"):
-            upload = client.encrypt_upload(self.X, self.y, public)
-        with timed(phases, "server_setup"):
+        with _progress(phases, "encrypt", "packing and encrypting the training data"):
+            upload = client.encrypt_upload(self.X, self.y)
+        with _progress(phases, "server_setup", "server set-up from the published bytes"):
             server_he = type(self.he).server_from_bytes(public, plan.depth, plan.rotation_steps,
+                                                        bootstrap=plan.refresh == "bootstrap",
                                                         **self.he.params)
             server = Server(server_he, plan, upload)
-        first = {"setup_ops": server_he.ops.snapshot(), "evalkey_bytes": len(public),
+        published = len(public) + self.he.external_bytes()
+        del public  # GBs at large rings: the server holds what it needs
+        first = {"setup_ops": server_he.ops.snapshot(), "evalkey_bytes": published,
                  "key_bytes": self.he.key_sizes(),
                  "upload": {k: (upload.counts()[k], upload.sizes()[k]) for k in UPLOAD_NAMES}}
+        scale = self.state_scale
         for t in range(1, plan.iterations + 1):
             ops0 = server_he.ops.snapshot()
+            refresh = t in plan.refreshes
             with timed(phases, "iteration"):
                 server.step()
-            ops = server_he.ops.since(ops0)
+                if refresh:
+                    packed = server.pack_state(scale)
+                    blobs, level = [server_he.serialize(packed)], packed.level
+                else:
+                    server.finish_weights()
+                    blobs, level = server.export_weights()
             with timed(phases, "decrypt"):
-                blobs, level = server.export_weights()
-                W = client.decrypt_weights(blobs, level)
+                if refresh:
+                    W, V = client.decrypt_state(blobs[0], level, scale)
+                else:
+                    W = client.decrypt_weights(blobs, level)
+            up: dict[str, tuple[int, int]] = {}
+            if refresh and plan.refresh == "client":
+                with _progress(phases, "refresh", f"client refresh after iteration {t}"):
+                    fresh = client.encrypt_state(W, V, scale)
+                    server.load_state(server_he.deserialize(fresh, 0), scale)
+                up = {"refresh": (1, len(fresh))}
+            elif refresh:
+                with _progress(phases, "bootstrap", f"bootstrap after iteration {t}"):
+                    server.load_state(server_he.bootstrap(packed), scale)
+            record = first if t == 1 else {}
             yield IterationRecord(
                 iteration=t, decision_function=partial(linear_scores, W=W), phases=phases,
-                ops=ops, download=(len(blobs), sum(map(len, blobs))), weights=W, level=level,
-                **(first if t == 1 else {}))
+                ops=server_he.ops.since(ops0), download=(len(blobs), sum(map(len, blobs))),
+                weights=W, level=level, refreshes=int(refresh),
+                **{**record, "upload": {**record.get("upload", {}), **up}})
             phases = {}
+
+
+@contextmanager
+def _progress(phases: dict[str, tuple[float, float]], name: str, what: str) -> Iterator[None]:
+    """``timed``, with a line in the job's log when the phase starts and when it ends."""
+    log.info("%s ...", what)
+    before = phases.get(name, (0.0, 0.0))[0]
+    with timed(phases, name):
+        yield
+    log.info("%s: %.1f s", what, phases[name][0] - before)
+
+
+def plan_for(backend: CKKSBackend, n: int, d: int, n_classes: int, iterations: int,
+             refresh: str = "none", refresh_every: int | None = None) -> Plan:
+    """The plan of a training run on ``backend``; ValueError when it cannot run there."""
+    if refresh == "bootstrap" and backend.bootstrap_depth() is None:
+        raise ValueError(f"refresh: bootstrap is not available on {backend.library} "
+                         "(no CKKS bootstrapping); use refresh: client")
+    return Plan(n, d, n_classes, backend.slots, iterations, refresh=refresh,
+                max_depth=backend.max_depth(), bootstrap_depth=backend.bootstrap_depth() or 0,
+                bootstrap_slots=backend.bootstrap_slots(), refresh_every=refresh_every)

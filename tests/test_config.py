@@ -32,16 +32,18 @@ def test_default_config_validates_and_fills_defaults():
     cfg = load_config(REPO / "config.yaml")
     assert cfg["run"] == "default" and cfg["iterations"] == 2
     assert cfg["features_dir"] == "results/features"
-    assert cfg["datasets"]["digits"] == {"source": "digits", "n_train": 128}
+    assert cfg["datasets"]["digits"] == {"source": "digits", "n_train": 128, "standardize": False}
     # The adapter's schema fills its own defaults.
-    assert cfg["backends"]["plaintext"] == {"library": "plaintext", "ring_dim": 32768, "max_depth": 64}
+    assert cfg["backends"]["plaintext"] == {"library": "plaintext", "ring_dim": 32768, "max_depth": 64,
+                                            "bootstrap_depth": 16, "bootstrap_slots": None,
+                                            "refresh": "none", "refresh_every": None, "state_bound": 1.0}
     assert DEFAULT["backends"]["plaintext"] == {"library": "plaintext"}  # the input is not modified
 
 
 def test_minimal_config_gets_top_level_defaults():
     cfg = validate_config({"datasets": {"d": {"source": "digits"}}, "backends": {"p": {"library": "plaintext"}},
                            "experiments": [{"datasets": ["d"], "backends": ["p"]}]})
-    assert (cfg["run"], cfg["iterations"], cfg["features_dir"]) == ("default", 2, "results/features")
+    assert (cfg["run"], cfg["iterations"], cfg["features_dir"], cfg["tolerance"]) == ("default", 2, "results/features", 1e-3)
     assert cfg["datasets"]["d"]["n_train"] == 128
 
 
@@ -57,7 +59,7 @@ def test_mnist_regnet_defaults_match_the_loader():
                            "experiments": [{"datasets": ["m"], "backends": ["plaintext"]}]})
     assert cfg["datasets"]["m"] == {"source": "mnist_regnet", "mnist_root": "data/mnist", "download": False,
                                     "weights": None, "torch_home": None, "n_train": 128, "n_test": None,
-                                    "batch_size": 64}
+                                    "batch_size": 64, "standardize": False}
 
 
 def test_the_schema_leaves_datasets_and_backends_to_their_owners():
@@ -74,13 +76,14 @@ def test_the_schema_leaves_datasets_and_backends_to_their_owners():
 def test_unknown_top_level_key_lists_allowed_keys():
     msg = invalid(lambda c: c.update(iteration=3))
     assert "iteration: unknown key" in msg
-    assert "allowed keys at <top level>: run, iterations, features_dir, datasets, backends, experiments" in msg
+    assert "allowed keys at <top level>: run, iterations, tolerance, features_dir, datasets, backends, experiments" in msg
 
 
 def test_unknown_backend_key_lists_adapter_and_harness_keys():
     msg = invalid(lambda c: c["backends"]["plaintext"].update(colour=8192))
     assert "backends.plaintext.colour: unknown key" in msg
-    assert "allowed keys at backends.plaintext: library, iterations, ring_dim, max_depth" in msg
+    assert ("allowed keys at backends.plaintext: library, iterations, refresh, refresh_every, state_bound, "
+            "ring_dim, max_depth, bootstrap_depth, bootstrap_slots") in msg
 
 
 @pytest.mark.parametrize("library, old, new", [
@@ -127,7 +130,7 @@ def test_bad_dataset_source_lists_sources():
 
 def test_unknown_dataset_key_lists_the_keys_of_its_source():
     msg = invalid(lambda c: c["datasets"]["digits"].update(n_test=100))
-    assert msg == "datasets.digits.n_test: unknown key; allowed keys at datasets.digits: source, n_train"
+    assert msg == "datasets.digits.n_test: unknown key; allowed keys at datasets.digits: source, n_train, standardize"
 
 
 def test_single_csv_needs_both_row_ranges():
@@ -179,7 +182,8 @@ def test_train_jobs_are_the_cross_products_each_once():
         "experiments": [{"datasets": ["a", "b"], "backends": ["p"]}, {"datasets": ["a"], "backends": ["p", "q"]}],
     })
     assert train_jobs(cfg) == [("a", "p"), ("b", "p"), ("a", "q")]
-    assert backend_params(cfg, "q") == {"library": "plaintext", "ring_dim": 4096, "max_depth": 64}
+    assert backend_params(cfg, "q") == {"library": "plaintext", "ring_dim": 4096, "max_depth": 64,
+                                        "bootstrap_depth": 16, "bootstrap_slots": None}
     assert (backend_iterations(cfg, "p"), backend_iterations(cfg, "q")) == (2, 5)
 
 
@@ -195,8 +199,10 @@ def _one_job(backend: dict, iterations: int = 2) -> dict:
     # rows per ciphertext < K: 8 rows of 128 columns cannot hold 10 weight rows
     ({"library": "plaintext", "ring_dim": 2048}, 2, "too few for the K=10 weight rows; use a larger ring_dim"),
     # 3 iterations need depth 20; the 128-bit modulus bound of ring 32768 holds 19 at 40 bits
-    ({"library": "tenseal", "ring_dim": 32768}, 3, "3 iterations: tenseal: the trainer needs multiplicative depth 20"),
-    ({"library": "openfhe", "ring_dim": 32768}, 3, "3 iterations: openfhe: the trainer needs multiplicative depth 20"),
+    ({"library": "tenseal", "ring_dim": 32768}, 3,
+     "3 iterations need multiplicative depth 20, but the parameters hold at most 19 levels; use refresh"),
+    ({"library": "openfhe", "ring_dim": 32768}, 3,
+     "3 iterations need multiplicative depth 20, but the parameters hold at most 14 levels; use refresh"),
     ({"library": "openfhe", "ring_dim": 1024}, 2, "ring_dim 1024 cannot hold a single multiplicative level"),
     ({"library": "openfhe", "scale_bits": 50, "first_mod_bits": 50}, 2,
      "backends.b: first_mod_bits (50) must exceed scale_bits (50)"),

@@ -50,3 +50,15 @@ def test_whole_model_rows_say_what_they_trained_instead() -> None:
     table = run_experiment(tiny(), "c", test_spec("concrete"), 2, "unit")
     assert table["max_abs_w_diff_oracle"].isna().all()
     assert "NOT the paper's" in table["algorithm"].iloc[0] and table["mode"].eq("simulated").all()
+
+
+def test_a_job_drifting_beyond_the_tolerance_is_marked_failed() -> None:
+    make_factory("tenseal")
+    ds = tiny()
+    ok = run_experiment(ds, "t", test_spec("tenseal"), 2, "unit")
+    assert not ok["failed"].any() and (ok["rel_w_diff_oracle"] < 1e-3).all()
+    # CKKS noise (~1e-7 relative here) is beyond a tolerance of 1e-12: every row says FAILED
+    strict = run_experiment(ds, "t", test_spec("tenseal"), 2, "unit", tolerance=1e-12)
+    assert strict["failed"].all() and strict["tolerance"].eq(1e-12).all()
+    exact = run_experiment(ds, "p", test_spec("plaintext"), 2, "unit", tolerance=1e-12)
+    assert not exact["failed"].any()

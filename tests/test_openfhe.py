@@ -17,7 +17,7 @@ import openfhe  # noqa: E402
 
 from backends.openfhe_ckks import OpenFHEBackend  # noqa: E402
 
-SMALL = OpenFHEBackend.TEST_PARAMS  # N = 1024, INSECURE, 2 threads
+SMALL = OpenFHEBackend.TEST_PARAMS  # N = 1024, INSECURE, 2 threads, 50-bit scales
 DEPTH = 4
 STEPS = [1, -1, 3, -5, 64]
 TOL = 1e-6

@@ -47,8 +47,8 @@ def test_finding_the_adapters_loads_no_library() -> None:
     raised a TenSEAL job's peak RSS by 1 GB), so adapters import their library on use."""
     code = ("import sys\nfrom backends import registry\n"
             "assert len(registry.libraries()) >= 4\n"
-            "print(sorted(m for m in ('tenseal', 'openfhe', 'concrete', 'torch') if m in sys.modules))\n"
+            "print(sorted(m for m in ('tenseal', 'openfhe', 'concrete', 'torch', 'sklearn') if m in sys.modules))\n"
             "registry.make_backend({'library': 'tenseal', 'ring_dim': 8192})\n"
-            "print(sorted(m for m in ('tenseal', 'openfhe', 'concrete', 'torch') if m in sys.modules))\n")
+            "print(sorted(m for m in ('tenseal', 'openfhe', 'concrete', 'torch', 'sklearn') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["[]", "['tenseal']"]

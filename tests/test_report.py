@@ -127,7 +127,7 @@ def test_summary_table_values(merged: pd.DataFrame, tmp_path: Path):
     assert rows["rotations / iteration"][1] == "40"
     assert rows["job max RSS (MB)"] == ["812"] * 3
     assert rows["security"] == ["none (plaintext)", "HEStd_128_classic", "TFHE 128-bit"]
-    assert "keygen 2" in rows["wall time by phase, total (s)"][1]
+    assert rows["keygen: wall s, total"][1] == "2"
 
 
 def test_plots_are_pngs(merged: pd.DataFrame, tmp_path: Path):
@@ -161,3 +161,18 @@ def test_summary_lists_recorded_inputs(merged: pd.DataFrame, tmp_path: Path):
     assert "scikit-learn 1.5.0 bundled digits (1797 images)" in digits
     assert "MNIST `/data/mnist`: 60000 training / 10000 test images" in mnist
     assert f"RegNet weights `/w/regnet.pth`: sha256 `{'ab' * 32}`" in mnist
+
+
+def test_summary_flags_insecure_and_failed_jobs(merged: pd.DataFrame, tmp_path: Path):
+    insecure = fake_run_experiment(DIGITS, "tenseal-n32768").assign(backend="weak", security_bits=None)
+    failed = fake_run_experiment(DIGITS, "plaintext").assign(backend="broken", failed=True).iloc[:1]
+    df = pd.concat([merged.assign(failed=False), insecure, failed], ignore_index=True)
+    path = tmp_path / "summary.md"
+    write_summary(df, path)
+    digits = path.read_text().split("## Dataset `digits`")[1].split("## Dataset")[0]
+    assert "> **WARNING: INSECURE:** `weak` state no security level" in digits
+    assert "> **WARNING: FAILED:** `broken` failed" in digits
+    header = next(line for line in digits.splitlines() if line.startswith("| metric"))
+    assert "weak [INSECURE]" in header and "broken [FAILED]" in header
+    # An exact run has no security level and needs none; the others state theirs.
+    assert header.count("[INSECURE]") == 1 and header.count("[FAILED]") == 1

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hemlr import sources
-from hemlr.dataset import DataError, Dataset, Shape, load_dataset, save_dataset
+from hemlr.dataset import DataError, Dataset, Shape, load_dataset, save_dataset, standardized
 from hemlr.sources import build_dataset, spec_problems
 from hemlr.sources.digits import load_digits_dataset
 from hemlr.sources.features_csv import load_features_csv
@@ -78,7 +78,7 @@ def test_digits_shape_files_and_manifest():
     manifest = src.manifest("digits")
     assert manifest["images"] == 1797 and manifest["sklearn_version"]
     assert manifest["dataset"] == "digits" and manifest["source"] == "digits"
-    assert manifest["spec"] == {"source": "digits", "n_train": 128}
+    assert manifest["spec"] == {"source": "digits", "n_train": 128, "standardize": False}
     assert manifest["inputs"] == [f"- scikit-learn {sklearn.__version__} bundled digits (1797 images)"]
 
 
@@ -273,6 +273,53 @@ def test_reference_first512_and_first128():
     assert sources.source(spec).shape() == Shape(128, 400, 10)
 
 
+# ---------------------------------------------------------------------------------------- standardize
+
+
+def csv_spec(path: Path, **changes) -> dict:
+    return {"source": "features_csv", "path": str(path), "train_rows": [0, 6], "test_rows": [6, 10], **changes}
+
+
+def test_standardize_uses_the_training_rows_statistics_on_both_splits(tmp_path):
+    f = write_csv(tmp_path / "s.csv", LABELS, n_features=4)
+    for row in range(1, 7):  # the 4th feature constant on the training rows...
+        corrupt(f, row, 4, "0.5")
+    raw = build_dataset("s", csv_spec(f))
+    ds = build_dataset("s", csv_spec(f, standardize=True))
+    mean, std = raw.X_train.mean(axis=0), raw.X_train.std(axis=0)
+    np.testing.assert_allclose(ds.X_train[:, :3].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(ds.X_train[:, :3].std(axis=0), 1.0)
+    np.testing.assert_allclose(ds.X_test[:, :3], (raw.X_test[:, :3] - mean[:3]) / std[:3])
+    # ...a zero-variance training feature is centred, not divided by zero.
+    assert np.all(ds.X_train[:, 3] == 0.0) and np.allclose(ds.X_test[:, 3], raw.X_test[:, 3] - 0.5)
+    assert np.array_equal(ds.y_train, raw.y_train) and np.array_equal(ds.y_test, raw.y_test)
+    assert ds.note == raw.note + ("; standardized: every feature scaled to mean 0 / std 1 with the "
+                                  "statistics of the 6 training rows (StandardScaler), applied to train and test")
+    assert sources.source(csv_spec(f, standardize=True)).manifest("s")["spec"]["standardize"] is True
+
+
+def test_standardize_is_off_by_default_and_data_unchanged(tmp_path):
+    f = write_csv(tmp_path / "d.csv", LABELS)
+    ds = build_dataset("d", csv_spec(f))
+    direct = load_features_csv("d", str(f), (0, 6), None, (6, 10))
+    assert np.array_equal(ds.X_train, direct.X_train) and np.array_equal(ds.X_test, direct.X_test)
+    assert ds.note == direct.note and "standardized" not in ds.note
+    assert sources.source(csv_spec(f)).manifest("d")["spec"]["standardize"] is False
+
+
+def test_every_source_takes_standardize_and_checks_its_type():
+    for name in sources.names():
+        assert sources._registry()[name].SCHEMA["properties"]["standardize"]["default"] is False
+    assert spec_problems("d", {"source": "digits", "standardize": "yes"}) == [
+        "datasets.d.standardize: 'yes' is not of type 'boolean' (scale every feature to mean 0 / std 1 with "
+        "the training rows' statistics, applied to train and test)"]
+
+
+def test_standardized_data_is_not_the_papers():
+    ds = dataclasses.replace(load_digits_dataset(), paper_data=True)
+    assert standardized(ds).paper_data is False
+
+
 # ----------------------------------------------------------------------------- save/load and dispatch
 
 
@@ -324,7 +371,7 @@ def test_build_dataset_errors():
 def test_spec_problems_fill_defaults_in_place_with_source_first():
     spec = {"n_train": 64, "source": "digits"}
     assert spec_problems("d", spec) == []
-    assert list(spec) == ["source", "n_train"]
+    assert list(spec) == ["source", "n_train", "standardize"]
     spec = {"source": "mnist_regnet", "mnist_root": "m"}
     assert spec_problems("m", spec) == []
     assert spec["n_train"] == 128 and spec["weights"] is None
@@ -334,7 +381,7 @@ def test_spec_problems_fill_defaults_in_place_with_source_first():
 
 def test_sources_are_not_changed_by_validation():
     spec = {"source": "digits"}
-    assert sources.source(spec).spec == {"source": "digits", "n_train": 128}
+    assert sources.source(spec).spec == {"source": "digits", "n_train": 128, "standardize": False}
     assert spec == {"source": "digits"}
 
 
@@ -413,17 +460,21 @@ def test_a_new_module_is_a_new_source(plugin_dir: Path):
     sources.refresh()
     assert sources.names() == ["digits", "features_csv", "mnist_regnet", "toy"]
     spec = {"source": "toy"}
-    assert spec_problems("t", spec) == [] and spec == {"source": "toy", "n": 4}
+    # The Source base gives every source, a new one too, the `standardize` key.
+    assert spec_problems("t", spec) == [] and spec == {"source": "toy", "n": 4, "standardize": False}
     assert spec_problems("t", {"source": "toy", "m": 1}) == [
-        "datasets.t.m: unknown key; allowed keys at datasets.t: source, n"]
+        "datasets.t.m: unknown key; allowed keys at datasets.t: source, n, standardize"]
     assert spec_problems("t", {"source": "nope"}) == [
         "datasets.t.source: 'nope' is not allowed; allowed values: digits, features_csv, mnist_regnet, toy"]
     ds = build_dataset("t", {"source": "toy", "n": 6})
     assert (ds.name, ds.source, ds.X_train.shape) == ("t", "toy", (6, 1))
     src = sources.source({"source": "toy"})
     assert src.shape() == Shape(4, 1, 2) and src.files() == []
-    assert src.manifest("t") == {"dataset": "t", "source": "toy", "spec": {"source": "toy", "n": 4},
+    assert src.manifest("t") == {"dataset": "t", "source": "toy",
+                                 "spec": {"source": "toy", "n": 4, "standardize": False},
                                  "inputs": ["- nothing to read"]}
+    standardized = build_dataset("t", {"source": "toy", "n": 6, "standardize": True})
+    assert standardized.X_train[:, 0].tolist() == [-1.0, 1.0] * 3  # 0/1 -> mean 0, std 1
 
 
 def test_two_sources_of_one_name_name_both_modules(plugin_dir: Path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from .offline_html import external_references
+
 REPO = Path(__file__).resolve().parents[1]
 RUN = "e2e"
-REPORT_FILES = ("results.parquet", "results.csv", "summary.md", "accuracy.png", "time_per_phase.png")
+REPORT_FILES = ("results.parquet", "results.csv", "summary.md", "accuracy.png", "time_per_phase.png", "report.html")
 CONFIG = {
     "run": RUN,
     "iterations": 2,
@@ -63,6 +66,9 @@ def test_end_to_end_outputs(e2e: Path):
     assert len(pd.read_csv(reports / "results.csv")) == 2
     summary = (reports / "summary.md").read_text()
     assert f"run `{RUN}`" in summary and "NOT THE PAPER'S DATA" in summary
+    html = (reports / "report.html").read_text(encoding="utf-8")
+    assert external_references(html) == []
+    assert "NOT THE PAPER&#39;S DATA" in html and "Dataset <code>digits</code>" in html
     for stage in ("data/digits.json", "train/digits/plaintext.parquet", "benchmarks/digits/plaintext.tsv"):
         assert (e2e / "results" / RUN / stage).exists(), stage
     assert (e2e / "results" / "features" / "digits.npz").exists()
@@ -75,7 +81,8 @@ def test_second_run_has_nothing_to_do(e2e: Path):
 
 
 def test_every_report_output_is_annotated(e2e: Path):
-    html = e2e / "reports" / RUN / "report.html"
+    # Not report.html: that one is the report rule's own, self-contained page.
+    html = e2e / "reports" / RUN / "snakemake-report.html"
     proc = snakemake(e2e, CONFIG, "--report", str(html))
     out = proc.stdout + proc.stderr
     for name in REPORT_FILES:
@@ -86,6 +93,41 @@ def test_every_report_output_is_annotated(e2e: Path):
         assert "pygments" in out or "Failed to resolve" in out or "Failed to download" in out, out[-3000:]
         pytest.skip("HTML report not rendered here: " + out.strip().splitlines()[-1][:200])
     assert html.stat().st_size > 0
+
+
+def _jobs_of_dry_run(text: str) -> dict[str, dict[str, str]]:
+    """rule[wildcards] -> {"threads": ..., "resources": ...} of each job a dry run lists."""
+    jobs = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
+        head = re.match(r"(?:local)?rule (\w+):", block)
+        if head:
+            fields = dict(re.findall(r"^    (\w+): (.*)$", block, re.MULTILINE))
+            jobs[f"{head.group(1)}[{fields.get('wildcards', '')}]"] = fields
+    return jobs
+
+
+def test_every_job_declares_memory_and_runtime(tmp_path: Path):
+    backends = {"plain": {"library": "plaintext", "ring_dim": 32768},
+                "seal": {"library": "tenseal", "ring_dim": 32768}, "seal64k": {"library": "tenseal", "ring_dim": 65536},
+                "fhe": {"library": "openfhe", "ring_dim": 32768},
+                "tfhe": {"library": "concrete", "mode": "execute", "n_components": 4, "iterations": 1}}
+    config = {**CONFIG, "backends": backends, "experiments": [{"datasets": ["digits"], "backends": list(backends)}]}
+    proc = snakemake(tmp_path, config, "--dry-run", "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = _jobs_of_dry_run(proc.stdout)
+    assert {name.split("[")[0] for name in jobs} == {"data_manifest", "features", "train", "report", "all"}
+    limits = {}
+    for name, fields in jobs.items():
+        if name.startswith("all["):
+            continue  # the target: no job runs
+        resources = dict(kv.split("=") for kv in fields["resources"].split(", "))
+        limits[name] = int(resources["mem_mb"]), int(resources["runtime"])
+    train = {name.split("backend=")[1].rstrip("]"): v for name, v in limits.items() if name.startswith("train[")}
+    assert set(train) == set(backends)
+    # The README's measurements with margins: TenSEAL 8.6 GB at 32768, about twice at 65536.
+    assert 8600 < train["seal"][0] < train["seal64k"][0] < 24000
+    assert train["plain"][0] < train["fhe"][0] < train["seal"][0]
+    assert train["seal64k"][1] > train["seal"][1] >= 10 and train["tfhe"][1] >= 10
 
 
 def test_bad_config_fails_with_the_config_error(tmp_path: Path):

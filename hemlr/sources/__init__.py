@@ -4,6 +4,9 @@ A config's ``datasets.<name>`` entry picks its source with ``source:``; that sou
 owns everything else about it: the schema of its keys, the files it reads, its manifest,
 its shape and its loader. Adding a source is adding one module here that defines a concrete
 Source subclass; nothing outside this package names a source.
+
+Every source also takes ``standardize`` (added to its SCHEMA and applied to what its
+``load`` returns by :class:`Source` itself), so no source implements it.
 """
 from __future__ import annotations
 
@@ -13,11 +16,24 @@ import importlib
 import inspect
 import pkgutil
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from backends.schema import problems
 
-from hemlr.dataset import DataError, Dataset, Shape
+from hemlr.dataset import DataError, Dataset, Shape, standardized
+
+#: the key every source's SCHEMA gains; off by default so that the paper's data stays unscaled
+STANDARDIZE = {"type": "boolean", "default": False,
+               "description": "scale every feature to mean 0 / std 1 with the training rows' "
+                              "statistics, applied to train and test"}
+
+
+def _standardizing(load: Callable[[Source, str], Dataset]) -> Callable[[Source, str], Dataset]:
+    @functools.wraps(load)
+    def wrapper(self: Source, name: str) -> Dataset:
+        ds = load(self, name)
+        return standardized(ds) if self.spec.get("standardize") else ds
+    return wrapper
 
 
 class Source(abc.ABC):
@@ -31,6 +47,15 @@ class Source(abc.ABC):
     def __init__(self, spec: Mapping[str, Any]) -> None:
         """``spec``: an entry spec_problems accepted (defaults filled, ``source`` included)."""
         self.spec = dict(spec)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Only what the class itself defines: an inherited SCHEMA or load is already done.
+        if "SCHEMA" in cls.__dict__:
+            cls.SCHEMA = {**cls.SCHEMA, "properties": {**cls.SCHEMA.get("properties", {}),
+                                                       "standardize": STANDARDIZE}}
+        if "load" in cls.__dict__:
+            cls.load = _standardizing(cls.__dict__["load"])  # type: ignore[method-assign]
 
     def files(self) -> list[str]:
         """Input files the spec names, existing or not, for Snakemake to watch."""
@@ -51,10 +76,11 @@ class Source(abc.ABC):
 
     @abc.abstractmethod
     def load(self, name: str) -> Dataset:
-        """Build the dataset; raises DataError on bad inputs."""
+        """Build the dataset; raises DataError on bad inputs. Standardized afterwards when the
+        spec says so (the subclass's load is wrapped at class creation)."""
 
     def _manifest(self, name: str, inputs: list[str], **facts: Any) -> dict[str, Any]:
-        """The keys every manifest has, then the source's own facts."""
+        """The keys every manifest has (the spec records ``standardize``), then the source's own facts."""
         return {"dataset": name, "source": self.name, "spec": dict(self.spec), "inputs": inputs, **facts}
 
 

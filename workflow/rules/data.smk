@@ -11,6 +11,11 @@ rule data_manifest:
         f"{RESULTS}/data/{{dataset}}.json",
     params:
         spec=dataset_spec,
+        # Content, not mtime: a copy that kept an old mtime still re-runs the chain.
+        sha256=input_digests,
+    resources:
+        mem_mb=mem_mb(light_cost),
+        runtime=runtime(light_cost),
     log:
         f"{RESULTS}/logs/data/{{dataset}}.log",
     script:

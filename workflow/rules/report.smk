@@ -1,5 +1,5 @@
 # Stage 4: the run's report: every training table with its job benchmark, merged, plus a
-# summary and plots, all annotated for `snakemake --report`.
+# summary, plots and a self-contained report.html, all annotated for `snakemake --report`.
 
 
 rule report:
@@ -13,6 +13,10 @@ rule report:
         summary=report(REPORT_FILES["summary"], caption="../report/summary.rst", category="Summary"),
         accuracy=report(REPORT_FILES["accuracy"], caption="../report/accuracy.rst", category="Plots"),
         phases=report(REPORT_FILES["phases"], caption="../report/time_per_phase.rst", category="Plots"),
+        html=report(REPORT_FILES["html"], caption="../report/report_html.rst", category="Summary"),
+    resources:
+        mem_mb=mem_mb(light_cost),
+        runtime=runtime(light_cost),
     log:
         f"{RESULTS}/logs/report.log",
     script:

@@ -8,11 +8,14 @@ rule train:
         TRAIN_TABLE,
     params:
         spec=lambda wildcards: backend_params(config, wildcards.backend),
-        iterations=lambda wildcards: backend_iterations(config, wildcards.backend),
+        training=lambda wildcards: backend_training(config, wildcards.backend),
         run=RUN,
     # Every job reports timings: each takes all cores, so no two jobs run side by side and
-    # slow each other down.
+    # slow each other down (on a cluster: --cores is each job's CPUs).
     threads: workflow.cores
+    resources:
+        mem_mb=mem_mb(train_cost),
+        runtime=runtime(train_cost),
     benchmark:
         TRAIN_BENCHMARK
     log:

@@ -2,18 +2,26 @@
 import json
 from pathlib import Path
 
-from hemlr.job import start
+from hemlr.job import atomic_output, logged_failure, start
 
 log = start(snakemake.log[0], snakemake.threads)
 
+from hemlr.html_report import write_html  # noqa: E402
 from hemlr.report import merge_tables, plot_accuracy, plot_phases, write_summary  # noqa: E402
 
 out = snakemake.output
-df = merge_tables(snakemake.input.tables, snakemake.input.benchmarks)
-df.to_parquet(out.parquet, index=False)
-df.to_csv(out.csv, index=False)
-manifests = {Path(p).stem: json.loads(Path(p).read_text()) for p in snakemake.input.manifests}
-write_summary(df, out.summary, manifests)
-plot_accuracy(df, out.accuracy)
-plot_phases(df, out.phases)
-log.info("%d rows from %d jobs merged into %s", len(df), len(snakemake.input.tables), out.parquet)
+with logged_failure(log, "report", run=snakemake.config["run"]):
+    df = merge_tables(snakemake.input.tables, snakemake.input.benchmarks)
+    manifests = {Path(p).stem: json.loads(Path(p).read_text()) for p in snakemake.input.manifests}
+    writers = {
+        out.parquet: lambda path: df.to_parquet(path, index=False),
+        out.csv: lambda path: df.to_csv(path, index=False),
+        out.summary: lambda path: write_summary(df, path, manifests),
+        out.accuracy: lambda path: plot_accuracy(df, path),
+        out.phases: lambda path: plot_phases(df, path),
+        out.html: lambda path: write_html(df, path, manifests),
+    }
+    for path, write in writers.items():
+        with atomic_output(path) as tmp:
+            write(tmp)
+    log.info("%d rows from %d jobs merged into %s", len(df), len(snakemake.input.tables), out.parquet)

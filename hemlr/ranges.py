@@ -1,0 +1,90 @@
+"""Range checks before any key exists: will training stay where the cubic sigmoid and CKKS work?
+
+Out-of-range data does not fail loudly by itself: the cubic sigmoid diverges and the oracle
+with it, TenSEAL decrypts wrapped-around weights as if nothing happened, OpenFHE stops with a
+bare C++ error. :func:`range_problems` says why from the plaintext data alone (the oracle runs
+in milliseconds), so that a job can be refused before keys are generated.
+
+What is checked is what breaks. The scores feed the sigmoid. The values a ciphertext holds at
+the last level, where only 2^(first_mod_bits - scale_bits) of modulus is left above the scale,
+are the weights; the features themselves are used only at early levels (measured: features of
+1e8 whose scores stay small train to the oracle's weights on TenSEAL 60/50 and OpenFHE 60/40),
+so a bound on them would refuse jobs that run.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .oracle import train_oracle
+
+#: |S| the cubic sigmoid is trusted on: its least-squares fit interval [-8, 8]. There its
+#: error is at most 0.16; beyond, it peaks at |S| = 9.6, and past 16.6 it sits on the
+#: wrong side of 0.5, so the gradient pushes the wrong way and training diverges.
+SIGMOID_BOUND = 8.0
+#: bits kept below 2^headroom_bits: one for the centred residue range (|v| < 2^(h-1)
+#: decrypts), the rest for the last products' noise and the scale's drift from 2^scale_bits.
+MARGIN_BITS = 4
+
+_REMEDY = "set `standardize: true` on the dataset, or rescale (or correct) the features"
+
+
+def ckks_headroom_bits(params: Mapping[str, Any]) -> int | None:
+    """first_mod_bits - scale_bits of backend parameters: the last level holds values below
+    2^that; None when the parameters have no modulus (the plaintext backend)."""
+    if "first_mod_bits" in params and "scale_bits" in params:
+        return int(params["first_mod_bits"]) - int(params["scale_bits"])
+    return None
+
+
+def range_problems(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int, dataset: str,
+                   headroom_bits: int | None = None) -> list[str]:
+    """Why training (X, y) for ``iterations`` would leave the cubic sigmoid's range or what a
+    ciphertext's last level holds (empty: it would not).
+
+    The sigmoid bound applies to the first iteration's scores S = Z V0^T: later growth is
+    the algorithm's own (the paper's features leave [-8, 8] at iteration 38, and exact runs
+    that long are wanted). ``headroom_bits``: the backend's first_mod_bits - scale_bits
+    (:func:`ckks_headroom_bits`); when given, the oracle's weights W_t, V_t of every iteration
+    must stay below 2^(headroom_bits - MARGIN_BITS). None (plaintext): no ciphertext bound.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        return [f"dataset {dataset!r}: the training features hold {int(bad.sum())} non-finite "
+                f"value(s) (NaN or inf), the first at training row {i}, feature {j} (0-based): "
+                f"{X[i, j]}; remove or impute them before training"]
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is one of the findings
+        steps = train_oracle(X, y, n_classes, iterations if headroom_bits is not None else 1)
+    out = []
+    S = _finite_abs(steps[0].S)
+    i, c = np.unravel_index(S.argmax(), S.shape)
+    if S[i, c] > SIGMOID_BOUND:
+        j = int(np.abs(X[i]).argmax())  # V0 is constant: the row's largest feature dominates
+        out.append(f"dataset {dataset!r}: the first iteration's scores S = Z V0^T reach "
+                   f"|S| = {S[i, c]:.3g} (training row {i}, class {c}; its largest feature is "
+                   f"feature {j} (0-based) = {X[i, j]:.3g}), beyond the cubic sigmoid's "
+                   f"range |S| <= {SIGMOID_BOUND:g} (its fit interval; past 16.6 the cubic has the "
+                   f"wrong sign and training diverges); {_REMEDY}")
+    if headroom_bits is not None:
+        limit = 2.0 ** (headroom_bits - MARGIN_BITS)
+        for t, step in enumerate(steps, start=1):
+            W = np.maximum(_finite_abs(step.W), _finite_abs(step.V))
+            c, k = np.unravel_index(W.argmax(), W.shape)
+            if W[c, k] >= limit:
+                column = "the bias" if k == 0 else f"feature {k - 1} (0-based)"
+                out.append(
+                    f"dataset {dataset!r}: the weights reach |W| = {W[c, k]:.3g} after iteration "
+                    f"{t} of {iterations} (class {c}, {column}), beyond the ciphertext "
+                    f"bound 2^{headroom_bits - MARGIN_BITS} = {limit:g}: the last level holds values "
+                    f"below 2^{headroom_bits} (first_mod_bits - scale_bits); {_REMEDY}")
+                break  # the first iteration past the bound is the one to report
+    return out
+
+
+def _finite_abs(M: np.ndarray) -> np.ndarray:
+    """|M| with overflowed entries (inf, NaN) as inf, so that they count as out of range."""
+    return np.where(np.isfinite(M), np.abs(M), np.inf)
