@@ -40,4 +40,5 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         list(REPORT_FILES.values()),
+        VERDICT,
     default_target: True

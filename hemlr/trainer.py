@@ -238,7 +238,9 @@ class EncryptedSession:
     def layout(self) -> dict[str, Any]:
         """The public shape of the encrypted computation (from the plan alone)."""
         plan = self.plan
-        every = plan.refreshes[0] if plan.refreshes else None
+        # iterations between refreshes once past the first cycle (which starts lower)
+        every = (plan.refreshes[-1] - plan.refreshes[-2] if len(plan.refreshes) > 1 else
+                 plan.refreshes[0] if plan.refreshes else None)
         return {"depth": plan.depth, "columns": plan.cols, "rows_per_ct": plan.rows,
                 "window": plan.p, "rotation_keys": len(plan.rotation_steps),
                 "refresh": plan.refresh, "refreshes_planned": len(plan.refreshes),

@@ -112,7 +112,7 @@ def test_banners_for_every_warning(tmp_path: Path):
     assert [text.split(":")[0].split(".")[0] for _, text in page.banners] == [
         "NOT THE PAPER'S DATA", "SIMULATED, NOT ENCRYPTED", "INSECURE",  # digits
         "FAILED", "SIMULATED, NOT ENCRYPTED"]  # mnist (the paper's data)
-    assert "danger" in by_label["FAILED"][0] and "broken failed" in by_label["FAILED"][1]
+    assert "danger" in by_label["FAILED"][0] and "broken drifted" in by_label["FAILED"][1]
     assert "danger" in by_label["INSECURE"][0] and "tenseal-insecure state no security level" in by_label["INSECURE"][1]
     assert "NOT the paper's MNIST+RegNet data" in by_label["NOT THE PAPER'S DATA"][1]
     assert ["metric", "plaintext", "tenseal-n32768", "concrete-sim [SIMULATED]", "tenseal-insecure [INSECURE]"] \

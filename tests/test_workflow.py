@@ -150,3 +150,14 @@ def test_lint_of_the_default_config_finds_only_accepted_lints(tmp_path: Path):
     assert [(where, title) for where, title in lints if title not in LINT_ACCEPTED] == []
     # Snakemake exits 1 on any finding, accepted or not.
     assert proc.returncode == (1 if lints else 0), proc.stderr[-3000:]
+
+
+def test_a_job_beyond_the_tolerance_fails_the_run_after_the_report(tmp_path: Path):
+    """Exact arithmetic still differs from the oracle by ~1e-17: beyond a 1e-300 tolerance."""
+    proc = snakemake(tmp_path, {**CONFIG, "tolerance": 1e-300}, "--cores", "1")
+    assert proc.returncode != 0
+    assert "FAILED: plaintext on digits drifted from the exact reference" in logs(tmp_path)
+    summary = (tmp_path / "reports" / RUN / "summary.md").read_text()
+    assert "WARNING: FAILED:** `plaintext`" in summary
+    assert (tmp_path / "reports" / RUN / "report.html").stat().st_size > 0
+    assert not (tmp_path / "reports" / RUN / "verdict.txt").exists()

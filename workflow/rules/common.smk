@@ -27,6 +27,7 @@ JOBS = train_jobs(config)
 
 TRAIN_TABLE = f"{RESULTS}/train/{{dataset}}/{{backend}}.parquet"
 TRAIN_BENCHMARK = f"{RESULTS}/benchmarks/{{dataset}}/{{backend}}.tsv"
+VERDICT = f"{REPORTS}/verdict.txt"
 REPORT_FILES = {
     "parquet": f"{REPORTS}/results.parquet",
     "csv": f"{REPORTS}/results.csv",
@@ -68,6 +69,7 @@ localrules:
     all,
     data_manifest,
     report,
+    verdict,
 
 
 def dataset_spec(wildcards):

@@ -21,3 +21,20 @@ rule report:
         f"{RESULTS}/logs/report.log",
     script:
         "../scripts/report.py"
+
+
+# The run's verdict, after the report is complete: a job whose weights drifted from the exact
+# reference beyond `tolerance` (marked FAILED in the report) fails this rule, so the workflow
+# exits non-zero while every report file stays in place.
+rule verdict:
+    input:
+        REPORT_FILES["parquet"],
+    output:
+        VERDICT,
+    resources:
+        mem_mb=mem_mb(light_cost),
+        runtime=runtime(light_cost),
+    log:
+        f"{RESULTS}/logs/verdict.log",
+    script:
+        "../scripts/verdict.py"
