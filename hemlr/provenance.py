@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -59,12 +61,15 @@ def provenance() -> dict[str, str | int]:
 
 
 def machine_load() -> dict[str, float]:
-    """1-minute load average and running processes (this one included), from /proc/loadavg."""
+    """How busy the machine is: the 1-minute load average, the running processes (this one
+    included) and the CPU share used by all processes over half a second (a job samples it
+    while it computes nothing, so what it sees is other processes)."""
     try:
         fields = Path("/proc/loadavg").read_text().split()
-        return {"load1": float(fields[0]), "running": float(fields[3].split("/")[0])}
+        load = {"load1": float(fields[0]), "running": float(fields[3].split("/")[0])}
     except (OSError, IndexError, ValueError):
-        return {"load1": float("nan"), "running": float("nan")}
+        load = {"load1": float("nan"), "running": float("nan")}
+    return {**load, "cpu_busy_pct": psutil.cpu_percent(interval=0.5)}
 
 
 def peak_rss_mb() -> float:

@@ -26,6 +26,8 @@ from .columns import JOB, OP_LABELS
 
 #: the cubic sigmoid's design range: the paper fits it to the logistic on [-8, 8]
 SIGMOID_RANGE = 8.0
+#: CPU share used by other processes (sampled by the job while idle) that makes its times suspect
+BUSY_PCT = 25.0
 
 Pathish = str | PathLike
 
@@ -91,6 +93,11 @@ def _mode(last: pd.Series) -> str:
     if refresh == "bootstrap":
         return f"{last.get('mode')}, non-interactive ({_num(last.get('refreshes_planned'), '.0f')} bootstraps)"
     return str(last.get("mode", "-"))
+
+
+def _under_load(job: pd.DataFrame) -> bool:
+    busy = [_col(job, f"cpu_busy_pct_{when}") for when in ("before", "after")]
+    return bool(any((b > BUSY_PCT).any() for b in busy))
 
 
 def _failed(job: pd.DataFrame) -> bool:
@@ -176,6 +183,10 @@ def dataset_flags(rows: pd.DataFrame) -> list[Flag]:
         ("SIMULATED, NOT ENCRYPTED", lambda job: _simulated(job.iloc[-1].get("mode")),
          "ran in simulation mode: nothing was encrypted, so their times and sizes are not those of "
          "encrypted training."),
+        ("MEASURED UNDER LOAD", _under_load,
+         f"found other processes using more than {BUSY_PCT:g}% of the CPUs just before or just after "
+         "training (columns cpu_busy_pct_before/after): their times are not those of an idle "
+         "machine; rerun them alone to compare."),
         ("INSECURE", lambda job: _insecure(job.iloc[-1]),
          "state no security level (security_bits null) although their mode is not exact: their "
          "parameters protect nothing, their times are not those of secure parameters."),

@@ -176,3 +176,15 @@ def test_summary_flags_insecure_and_failed_jobs(merged: pd.DataFrame, tmp_path: 
     assert "weak [INSECURE]" in header and "broken [FAILED]" in header
     # An exact run has no security level and needs none; the others state theirs.
     assert header.count("[INSECURE]") == 1 and header.count("[FAILED]") == 1
+
+
+def test_jobs_measured_beside_a_busy_process_are_flagged(tmp_path: Path):
+    quiet, bench = write_job(tmp_path, DIGITS, "plaintext")
+    busy = tmp_path / "busy.parquet"
+    fake_run_experiment(DIGITS, "tenseal-n32768").assign(cpu_busy_pct_before=80.0,
+                                                         cpu_busy_pct_after=3.0).to_parquet(busy, index=False)
+    df = merge_tables([quiet, busy], [bench, bench])
+    write_summary(df, tmp_path / "s.md")
+    text = (tmp_path / "s.md").read_text()
+    assert "> **WARNING: MEASURED UNDER LOAD:** `tenseal-n32768` found other processes" in text
+    assert "`plaintext` found other processes" not in text

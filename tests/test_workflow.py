@@ -115,7 +115,7 @@ def test_every_job_declares_memory_and_runtime(tmp_path: Path):
     proc = snakemake(tmp_path, config, "--dry-run", "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = _jobs_of_dry_run(proc.stdout)
-    assert {name.split("[")[0] for name in jobs} == {"data_manifest", "features", "train", "report", "all"}
+    assert {name.split("[")[0] for name in jobs} == {"data_manifest", "features", "train", "report", "verdict", "all"}
     limits = {}
     for name, fields in jobs.items():
         if name.startswith("all["):
