@@ -38,14 +38,14 @@ Pathish = str | PathLike
 def _arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
     """Give every mixed object column one type: jobs of different libraries disagree (e.g.
     scale_bits 40 in one table, None in another) and Arrow refuses mixed columns."""
-    for col in df.columns[df.dtypes == object]:
-        values = df[col].dropna()
+    for name in df.columns[df.dtypes == object]:
+        values = df[name].dropna()
         if values.empty:
             continue
         if all(isinstance(v, numbers.Number) and not isinstance(v, bool) for v in values):
-            df[col] = pd.to_numeric(df[col])
+            df[name] = pd.to_numeric(df[name])
         elif values.map(type).nunique() > 1:
-            df[col] = df[col].where(df[col].isna(), df[col].astype(str))
+            df[name] = df[name].where(df[name].isna(), df[name].astype(str))
     return df
 
 
