@@ -1,8 +1,8 @@
 """Column names of the tidy results table, defined once for the runner and the report.
 
-One row per job x iteration. Measurement columns hold what happened during that row's
-iteration; one-off costs (compile, keys, the data upload) belong to the first
-iteration's row, so a job's total is the sum over its rows.
+One row per job x repeat x iteration. Measurement columns hold what happened during that
+row's iteration; one-off costs (compile, keys, the data upload) belong to the first
+iteration's row of each repeat, so a repeat's total is the sum over its rows.
 """
 from __future__ import annotations
 
@@ -19,6 +19,9 @@ assert set(OP_LABELS) <= set(OP_KINDS)
 
 #: the job a row belongs to
 JOB = ["dataset", "backend"]
+
+#: which of the job's repeats (0, 1, ...: whole trainings, each from fresh keys) a row belongs to
+REPEAT = "repeat"
 
 
 def wall(phase: str) -> str:

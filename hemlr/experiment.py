@@ -1,13 +1,16 @@
-"""One train job: a dataset x a backend setting -> a tidy table, one row per iteration.
+"""One train job: a dataset x a backend setting -> a tidy table, one row per repeat x iteration.
 
-The job opens a session on the adapter (the paper's algorithm through a real
+Each repeat opens a session on the adapter (the paper's algorithm through a real
 client/server byte boundary on CKKS; a whole-model library's own training otherwise),
 evaluates every iteration's record and turns it into a row, in one place.
 """
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,6 +40,8 @@ def _eval_columns(ds: Dataset, rec: IterationRecord) -> dict[str, float]:
         "test_accuracy": metrics.accuracy(test, ds.y_test) if has_test else np.nan,
         "sle_loss": metrics.sle_loss(train, ds.y_train, ds.n_classes),
         "test_sle_loss": metrics.sle_loss(test, ds.y_test, ds.n_classes) if has_test else np.nan,
+        "bce_loss": metrics.bce_loss(train, ds.y_train, ds.n_classes),
+        "test_bce_loss": metrics.bce_loss(test, ds.y_test, ds.n_classes) if has_test else np.nan,
     }
 
 
@@ -79,48 +84,64 @@ def _row(ds: Dataset, rec: IterationRecord, oracle: OracleStep | None) -> dict[s
     }
 
 
-def run_experiment(ds: Dataset, backend_name: str, backend_spec: dict[str, Any],
-                   iterations: int, run: str, refresh: str = "none",
-                   state_bound: float = 1.0, refresh_every: int | None = None,
-                   tolerance: float = 1e-3) -> pd.DataFrame:
-    """Train ``ds`` on backend setting ``backend_name`` and measure every iteration.
-
-    ``backend_spec`` is what the adapter receives: ``library`` plus its parameters;
-    ``refresh``, ``refresh_every`` and ``state_bound`` say how a CKKS run trains past its
-    depth. A job whose weights drift from the exact reference by more than ``tolerance``
-    (max |W - W_oracle| / max |W_oracle|, at any iteration) is marked ``failed``.
-    """
-    load_before = machine_load()  # another busy process makes every time of the job suspect
+def _train_once(ds: Dataset, backend_name: str, backend_spec: dict[str, Any], iterations: int,
+                refresh: str, state_bound: float, refresh_every: int | None, repeat: int, repeats: int,
+                oracle: Callable[[], list[OracleStep]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One whole training from fresh keys: its rows, and what its session says of itself."""
+    load_before = machine_load()  # another busy process makes every time of the repeat suspect
     session = open_session(registry.make_backend(backend_spec), ds.X_train, ds.y_train,
                            ds.n_classes, iterations, refresh, state_bound, refresh_every, ds.name)
-    oracle: list[OracleStep] | None = None
     rows = []
     depth = session.layout().get("depth")
+    which = f"repeat {repeat + 1} of {repeats}, " if repeats > 1 else ""
     start = time.perf_counter()
     # A bar on a terminal; one line per iteration in the job's log.
     for rec in tqdm(session, total=iterations, desc=backend_name, unit="it", disable=None):
-        if rec.weights is not None and oracle is None:  # only the paper's algorithm has one
-            oracle = train_oracle(ds.X_train, ds.y_train, ds.n_classes, iterations)
-        rows.append(_row(ds, rec, oracle[rec.iteration - 1] if oracle else None))
+        step = oracle()[rec.iteration - 1] if rec.weights is not None else None  # the paper's algorithm only
+        rows.append({col.REPEAT: repeat, **_row(ds, rec, step)})
         elapsed = time.perf_counter() - start
-        log.info("iteration %d of %d: test accuracy %.4f, elapsed %.0f s, about %.0f s left%s",
-                 rec.iteration, iterations, rows[-1]["test_accuracy"], elapsed,
+        log.info("%siteration %d of %d: test accuracy %.4f, elapsed %.0f s, about %.0f s left%s",
+                 which, rec.iteration, iterations, rows[-1]["test_accuracy"], elapsed,
                  elapsed / rec.iteration * (iterations - rec.iteration),
                  f", {depth - rec.level} levels left" if depth and rec.level is not None else "")
     load_after = machine_load()
     desc = session.describe()
+    return rows, {**desc.as_dict(), "algorithm": desc.algorithm or PAPER_ALGORITHM, **session.layout(),
+                  **{f"{k}_before": v for k, v in load_before.items()},
+                  **{f"{k}_after": v for k, v in load_after.items()}}
+
+
+def run_experiment(ds: Dataset, backend_name: str, backend_spec: dict[str, Any],
+                   iterations: int, run: str, refresh: str = "none",
+                   state_bound: float = 1.0, refresh_every: int | None = None,
+                   tolerance: float = 1e-3, repeats: int = 1) -> pd.DataFrame:
+    """Train ``ds`` on backend setting ``backend_name`` and measure every iteration.
+
+    ``backend_spec`` is what the adapter receives: ``library`` plus its parameters;
+    ``refresh``, ``refresh_every`` and ``state_bound`` say how a CKKS run trains past its
+    depth. The whole training runs ``repeats`` times, one after the other, each in a new
+    session from fresh keys; the rows of each carry its ``repeat`` (0, 1, ...). A job whose
+    weights drift from the exact reference by more than ``tolerance`` (max |W - W_oracle| /
+    max |W_oracle|, at any iteration of any repeat) is marked ``failed``.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats: {repeats}; a job trains at least once")
+    # The exact reference is deterministic: computed once, at the first record that needs it.
+    oracle = functools.cache(functools.partial(train_oracle, ds.X_train, ds.y_train, ds.n_classes, iterations))
+    trainings = []
+    for repeat in range(repeats):
+        trainings.append(_train_once(ds, backend_name, backend_spec, iterations, refresh, state_bound,
+                                     refresh_every, repeat, repeats, oracle))
+        gc.collect()  # the finished session's keys go before the next keygen: memory is sized for one
     params = {k: v for k, v in backend_spec.items() if k != "library"}
     job = {
         "run": run, "dataset": ds.name, "dataset_source": ds.source, "dataset_note": ds.note,
         "paper_data": ds.paper_data, "backend": backend_name, "n_train": len(ds.y_train),
         "n_test": len(ds.y_test), "n_features": ds.X_train.shape[1], "n_classes": ds.n_classes,
-        "iterations_planned": iterations, **desc.as_dict(),
-        "algorithm": desc.algorithm or PAPER_ALGORITHM, **session.layout(),
+        "iterations_planned": iterations,
         "params": ", ".join(f"{k}={v}" for k, v in sorted(params.items())), **provenance(),
-        **{f"{k}_before": v for k, v in load_before.items()},
-        **{f"{k}_after": v for k, v in load_after.items()},
     }
-    table = pd.DataFrame([{**job, **row} for row in rows])
+    table = pd.DataFrame([{**job, **about, **row} for rows, about in trainings for row in rows])
     if "depth" in table:
         table["levels_left"] = table["depth"] - table["level_after"]
     table["tolerance"] = tolerance

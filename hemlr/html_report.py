@@ -37,13 +37,16 @@ def _table(frame: pd.DataFrame) -> dict[str, Any]:
 _SEVERITY = {"FAILED": "danger", "INSECURE": "danger", "SIMULATED, NOT ENCRYPTED": "warn"}
 
 
-def _section(title: str, table: pd.DataFrame, figure: Figure | None = None, collapsed: bool = False) -> dict[str, Any]:
-    return {"title": title, "table": _table(table), "figure": _png(figure) if figure else None, "collapsed": collapsed}
+def _section(title: str, table: pd.DataFrame, figure: Figure | None = None, collapsed: bool = False,
+             note: str | None = None) -> dict[str, Any]:
+    return {"title": title, "table": _table(table), "figure": _png(figure) if figure else None, "collapsed": collapsed,
+            "note": note}
 
 
 def _dataset(name: str, rows: pd.DataFrame, manifest: Mapping | None) -> dict[str, Any]:
     first = rows.iloc[0]
     groups = {title: report.side_by_side(rows, metrics) for title, metrics in report.metric_groups(rows).items()}
+    repeats = report.repeats_table(rows)
     return {
         "name": name,
         "line": report.dataset_line(rows),
@@ -58,6 +61,7 @@ def _dataset(name: str, rows: pd.DataFrame, manifest: Mapping | None) -> dict[st
             _section("Time per phase and memory", groups["Time and memory"], report.phases_figure(rows)),
             _section("Operation counts", groups["Operations"]),
             _section("Upload, download and key sizes", groups["Upload, download and keys"]),
+            *([_section("Repeats", repeats, note=report.REPEATS_NOTE)] if not repeats.empty else []),
         ],
     }
 

@@ -3,7 +3,7 @@ warnings, and plotted (summary.md and the PNGs here; hemlr.html_report builds re
 the same functions).
 
 Input: one table per training job (hemlr.experiment.run_experiment, columns as in
-hemlr.columns), one row per iteration, plus Snakemake's benchmark of that job, and the data
+hemlr.columns), one row per repeat x iteration, plus Snakemake's benchmark of that job, and the data
 stage's manifest of each dataset.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import columns as col
-from .columns import JOB, OP_LABELS
+from .columns import JOB, OP_LABELS, REPEAT
 
 #: the cubic sigmoid's design range: the paper fits it to the logistic on [-8, 8]
 SIGMOID_RANGE = 8.0
@@ -104,6 +104,11 @@ def _failed(job: pd.DataFrame) -> bool:
     return "failed" in job and bool(job["failed"].eq(True).any())
 
 
+def _accuracy_varies(job: pd.DataFrame) -> bool:
+    """Whether the train or test accuracy of some iteration differs between the job's repeats."""
+    return bool((job.groupby("iteration")[["train_accuracy", "test_accuracy"]].nunique() > 1).any().any())
+
+
 def _marks(job: pd.DataFrame) -> list[str]:
     last = job.iloc[-1]
     return [mark for mark, on in (("FAILED", _failed(job)), ("SIMULATED", _simulated(last.get("mode"))),
@@ -119,9 +124,23 @@ def _phases_in(df: pd.DataFrame) -> list[str]:
     return [p for p in col.PHASES if col.wall(p) in df]
 
 
-def _jobs(df: pd.DataFrame) -> list[tuple[tuple[str, str], pd.DataFrame]]:
-    """(dataset, backend) groups in table order, rows sorted by iteration."""
-    return [(key, g.sort_values("iteration")) for key, g in df.groupby(JOB, sort=False)]
+def _first_repeat(df: pd.DataFrame) -> pd.DataFrame:
+    # tables from before repeats have no repeat column: they trained once
+    return df[_col(df, REPEAT).fillna(0).eq(0)]
+
+
+def _repeats(job: pd.DataFrame) -> int:
+    """How many times the job trained, each time from fresh keys."""
+    return max(1, _col(job, REPEAT).nunique())
+
+
+def _jobs(df: pd.DataFrame, every_repeat: bool = False) -> list[tuple[tuple[str, str], pd.DataFrame]]:
+    """(dataset, backend) groups in table order, rows sorted by repeat and iteration; only the
+    first repeat's rows unless ``every_repeat`` (the side-by-side tables and the plots show one
+    training; the repeats table and the warnings see them all)."""
+    rows = df if every_repeat else _first_repeat(df)
+    order = [REPEAT, "iteration"] if REPEAT in rows else ["iteration"]
+    return [(key, g.sort_values(order)) for key, g in rows.groupby(JOB, sort=False)]
 
 
 def _distinct(df: pd.DataFrame, col: str) -> str:
@@ -175,7 +194,7 @@ def dataset_flags(rows: pd.DataFrame) -> list[Flag]:
         flags.append(Flag("NOT THE PAPER'S DATA", (), (
             f"{note}. The paper trains on the first 128 MNIST training images through RegNet-X-400MF "
             "(400 features) and tests on all 10,000 MNIST test images: these numbers do not reproduce it.")))
-    jobs = _jobs(rows)
+    jobs = _jobs(rows, every_repeat=True)
     for label, test, text in (
         ("FAILED", _failed, "drifted from the exact reference beyond the run's tolerance (max |W - "
          "W_oracle| / max |W_oracle|, column rel_w_diff_oracle): their accuracies are not the "
@@ -190,6 +209,11 @@ def dataset_flags(rows: pd.DataFrame) -> list[Flag]:
         ("INSECURE", lambda job: _insecure(job.iloc[-1]),
          "state no security level (security_bits null) although their mode is not exact: their "
          "parameters protect nothing, their times are not those of secure parameters."),
+        ("ACCURACY VARIES ACROSS REPEATS", _accuracy_varies,
+         "trained more than once and their train or test accuracy differs between repeats at some "
+         "iteration (the repeats table gives the spread of the final test accuracy): CKKS noise is "
+         "fresh in every repeat, so predictions whose scores tie within it can flip, and a "
+         "simulation draws its own errors; the exact algorithm's accuracies never differ."),
     ):
         names = tuple(backend for (_, backend), job in jobs if test(job))
         if names:
@@ -244,6 +268,8 @@ def metric_groups(df: pd.DataFrame) -> dict[str, list[Metric]]:
             ("test accuracy (final)", lambda j, last: _num(last.get("test_accuracy"), ".4f")),
             ("train accuracy (final)", lambda j, last: _num(last.get("train_accuracy"), ".4f")),
             ("SLE loss (final)", lambda j, last: _num(last.get("sle_loss"))),
+            ("BCE loss per sample, train / test (final)",
+             lambda j, last: f"{_num(last.get('bce_loss'))} / {_num(last.get('test_bce_loss'))}"),
             ("max abs(W - oracle W) (final)", lambda j, last: _num(last.get("max_abs_w_diff_oracle"), ".3g")),
         ],
         "Time and memory": [
@@ -293,6 +319,44 @@ def accuracy_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table.sort_index().apply(lambda c: c.map(lambda v: _num(v, ".4f")))
 
 
+def sample_statistics(samples: pd.Series) -> dict[str, float]:
+    """n, median, min, max and interquartile range (pandas' linear quantiles) of ``samples``,
+    missing values left out."""
+    d = samples.astype(float).describe()
+    return {"n": d["count"], "median": d["50%"], "min": d["min"], "max": d["max"], "IQR": d["75%"] - d["25%"]}
+
+
+def repeat_samples(job: pd.DataFrame) -> list[tuple[str, str, pd.Series]]:
+    """One value per repeat of ``job`` (all its rows), as (quantity, number format, values):
+    each phase's wall seconds summed over the repeat's iterations (phases never timed left
+    out), the weight error max |W - W_oracle| / max |W_oracle| at the repeat's worst iteration
+    (the paper's algorithm only) and the final test accuracy (when there is a test set)."""
+    by = job.groupby(REPEAT)
+    samples = [(f"{phase}: wall s", ".3g", by[col.wall(phase)].sum())
+               for phase in _phases_in(job) if job[col.wall(phase)].fillna(0).any()]
+    samples += [("max abs(W - oracle W) / max abs(oracle W)", ".3g", by["rel_w_diff_oracle"].max()),
+                ("test accuracy (final)", ".4f", by["test_accuracy"].last())]
+    return [(quantity, fmt, values) for quantity, fmt, values in samples if values.notna().any()]
+
+
+REPEATS_NOTE = ("Jobs trained more than once (`repeats`): each repeat is a whole training from fresh keys, "
+                "one after the other in the same job, and one sample here. Every repeat counts, the first "
+                "included: none is set apart as warm-up (the side-by-side table shows the first repeat, to "
+                "compare). A phase's sample is its wall seconds in one repeat, summed over the repeat's "
+                "iterations; the weight error's is the repeat's worst iteration. IQR: 75th minus 25th "
+                "percentile (linear interpolation).")
+
+
+def repeats_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per job of one dataset that trained more than once, per quantity of repeat_samples: n,
+    median, min, max and IQR over its repeats; empty when no job repeated."""
+    records = [{"job": job_label(backend, job), "quantity": quantity,
+                **{k: _num(v, ".0f" if k == "n" else fmt) for k, v in sample_statistics(values).items()}}
+               for (_, backend), job in _jobs(rows, every_repeat=True) if _repeats(job) > 1
+               for quantity, fmt, values in repeat_samples(job)]
+    return pd.DataFrame(records, columns=["job", "quantity", "n", "median", "min", "max", "IQR"]).set_index("job")
+
+
 def run_name(df: pd.DataFrame) -> str:
     return _distinct(df, "run")
 
@@ -317,10 +381,15 @@ def provenance_items(df: pd.DataFrame) -> list[tuple[str, str]]:
     ]
 
 
+def _trainings(job: pd.DataFrame) -> str:
+    repeats = _repeats(job)
+    return f"{len(_first_repeat(job))} iterations" + (f" x {repeats} repeats" if repeats > 1 else "")
+
+
 def jobs_line(df: pd.DataFrame) -> str:
-    jobs = _jobs(df)
+    jobs = _jobs(df, every_repeat=True)
     return (f"{len(jobs)} training job(s): "
-            + ", ".join(f"`{b}` on `{d}` ({len(g)} iterations)" for (d, b), g in jobs) + ".")
+            + ", ".join(f"`{b}` on `{d}` ({_trainings(g)})" for (d, b), g in jobs) + ".")
 
 
 def dataset_line(rows: pd.DataFrame) -> str:
@@ -334,12 +403,18 @@ NOTES = ("Times are wall seconds on the machine above (expect +-40% between runs
          "a job's iteration rows, one-off costs counted in the first iteration. Job wall / CPU / RSS come "
          "from Snakemake's benchmark of the whole job (start-up and evaluation included). Mode `exact` is "
          "the plaintext reference without any cryptography; `[SIMULATED]` marks runs that encrypted "
-         "nothing, `[INSECURE]` runs without a security level, `[FAILED]` jobs that failed.")
+         "nothing, `[INSECURE]` runs without a security level, `[FAILED]` jobs that failed. A job trained "
+         "more than once (`repeats`) shows its first repeat in the side-by-side and accuracy tables and "
+         "in the plots; its repeats table gives the statistics over all of them.")
 
 
 def _markdown_flag(flag: Flag) -> str:
     jobs = f"{', '.join(f'`{j}`' for j in flag.jobs)} " if flag.jobs else ""
     return f"> **WARNING: {flag.label}:** {jobs}{flag.text}"
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    return table.apply(lambda c: c.str.replace("|", r"\|", regex=False)).to_markdown()
 
 
 def _dataset_section(dataset: str, rows: pd.DataFrame, manifest: Mapping | None) -> list[str]:
@@ -352,8 +427,10 @@ def _dataset_section(dataset: str, rows: pd.DataFrame, manifest: Mapping | None)
         lines += ["", "Inputs:", *inputs]
     lines += [line for flag in dataset_flags(rows) for line in ("", _markdown_flag(flag))]
     metrics = [m for group in metric_groups(rows).values() for m in group]
-    table = side_by_side(rows, metrics).apply(lambda c: c.str.replace("|", r"\|", regex=False))  # markdown
-    lines += ["", table.to_markdown(), ""]
+    lines += ["", _markdown(side_by_side(rows, metrics)), ""]
+    repeats = repeats_table(rows)
+    if not repeats.empty:
+        lines += ["### Repeats", "", REPEATS_NOTE, "", _markdown(repeats), ""]
     return lines
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backends import registry
 from hemlr import columns as col
+from hemlr import experiment
 from hemlr.dataset import Dataset
 from hemlr.experiment import PAPER_ALGORITHM, run_experiment
 from hemlr.oracle import train_oracle
@@ -24,7 +26,7 @@ def test_one_row_per_iteration_with_the_same_measured_columns(library: str) -> N
     make_factory(library)  # skips when the library is missing
     table = run_experiment(tiny(), library, test_spec(library), 2, "unit")
     assert list(table["iteration"]) == [1, 2]
-    for name in ("test_accuracy", "sle_loss", "upload_cts", "download_bytes", "evalkey_bytes",
+    for name in ("test_accuracy", "sle_loss", "bce_loss", "test_bce_loss", "upload_cts", "download_bytes", "evalkey_bytes",
                  "peak_rss_mb", col.wall("iteration"), col.wall("eval"), *col.OP_LABELS):
         assert table[name].notna().all(), name
     phases = [c for c in table.columns if c.startswith("time_")]
@@ -62,3 +64,30 @@ def test_a_job_drifting_beyond_the_tolerance_is_marked_failed() -> None:
     assert strict["failed"].all() and strict["tolerance"].eq(1e-12).all()
     exact = run_experiment(ds, "p", test_spec("plaintext"), 2, "unit", tolerance=1e-12)
     assert not exact["failed"].any()
+
+
+def test_repeats_train_from_fresh_keys_and_keep_every_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    adapters, oracles = [], []
+    make_backend, oracle = registry.make_backend, experiment.train_oracle
+    monkeypatch.setattr(registry, "make_backend", lambda spec: adapters.append(spec) or make_backend(spec))
+    monkeypatch.setattr(experiment, "train_oracle", lambda *a: oracles.append(a) or oracle(*a))
+    ds = tiny()
+    table = run_experiment(ds, "plain", test_spec("plaintext"), 2, "unit", repeats=3)
+    assert len(adapters) == 3 and len(oracles) == 1  # a new session per repeat; one deterministic oracle
+    assert list(table[col.REPEAT]) == [0, 0, 1, 1, 2, 2] and list(table["iteration"]) == [1, 2] * 3
+    # each repeat pays its own one-offs: keys and the data upload in its first iteration
+    assert list(table["upload_cts"]) == [4, 0] * 3 and (table["evalkey_bytes"].iloc[::2] > 0).all()
+    assert (table[col.wall("keygen")].iloc[::2] > 0).all() and (table[col.wall("keygen")].iloc[1::2] == 0).all()
+    by_repeat = table.pivot(index="iteration", columns=col.REPEAT, values="test_accuracy")
+    assert by_repeat.nunique(axis=1).eq(1).all() and table["max_abs_w_diff_oracle"].max() < 1e-12
+    with pytest.raises(ValueError, match="repeats: 0"):
+        run_experiment(ds, "plain", test_spec("plaintext"), 2, "unit", repeats=0)
+
+
+def test_bce_columns_are_the_mean_loss_per_sample_of_train_and_test() -> None:
+    ds = tiny()
+    table = run_experiment(ds, "plain", test_spec("plaintext"), 2, "unit")
+    assert list(table[col.REPEAT]) == [0, 0]
+    assert np.allclose(table["bce_loss"], -table["sle_loss"] / len(ds.y_train), rtol=1e-12)
+    assert np.allclose(table["test_bce_loss"], -table["test_sle_loss"] / len(ds.y_test), rtol=1e-12)
+    assert table["bce_loss"].iloc[1] < table["bce_loss"].iloc[0]  # training lowers the loss it follows

@@ -13,7 +13,7 @@ from hemlr.html_report import render_html, write_html
 from hemlr.report import merge_tables
 
 from .offline_html import external_references
-from .test_report import DIGITS, PAPER, PNG_MAGIC, fake_run_experiment, write_job
+from .test_report import DIGITS, PAPER, PNG_MAGIC, fake_run_experiment, repeated, write_job
 
 
 class _Page(HTMLParser):
@@ -148,3 +148,15 @@ def test_a_single_job_renders(tmp_path: Path, iterations: int):
     _, bench = write_job(tmp_path, DIGITS, "plaintext")
     html = render_html(merge_tables([table], [bench]))
     assert external_references(html) == [] and html.count("<tr><th>") > iterations
+
+
+def test_repeats_get_their_statistics_table(tmp_path: Path):
+    once = _merged(tmp_path)
+    assert "<h3>Repeats</h3>" not in render_html(once)
+    five = repeated(PAPER, "tenseal-n32768", [1.0, 2.0, 3.0, 4.0, 100.0]).assign(backend="tenseal-x5")
+    html = render_html(pd.concat([once, five], ignore_index=True))
+    page = _Page(html)
+    assert html.count("<h3>Repeats</h3>") == 1 and "none is set apart as warm-up" in html
+    assert ["job", "quantity", "n", "median", "min", "max", "IQR"] in page.headers
+    assert ("<tr><th>tenseal-x5</th><td>keygen: wall s</td><td>5</td><td>3</td><td>1</td><td>100</td>"
+            "<td>2</td></tr>") in html

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from hemlr import sources
-from hemlr.report import merge_tables, plot_accuracy, plot_phases, write_summary
+from hemlr.report import (accuracy_table, merge_tables, plot_accuracy, plot_phases, repeats_table,
+                          sample_statistics, write_summary)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -27,17 +28,19 @@ BACKENDS = {
 }
 
 
-def fake_run_experiment(dataset: dict, backend: str, iterations: int = 2, run: str = "unit") -> pd.DataFrame:
-    """A table shaped like hemlr.experiment.run_experiment's (one row per iteration)."""
+def fake_run_experiment(dataset: dict, backend: str, iterations: int = 2, run: str = "unit",
+                        repeat: int = 0, keygen_s: float = 2.0) -> pd.DataFrame:
+    """A table shaped like hemlr.experiment.run_experiment's (one row per iteration of one repeat)."""
     rng = np.random.default_rng(len(backend))
     rows = []
     for it in range(1, iterations + 1):
         rows.append({
             "run": run, **dataset, "backend": backend, **BACKENDS[backend],
-            "algorithm": "quadratic-gradient NAG", "iteration": it, "depth": 2 * it,
+            "algorithm": "quadratic-gradient NAG", "repeat": repeat, "iteration": it, "depth": 2 * it,
             "train_accuracy": 0.5 + 0.1 * it, "test_accuracy": 0.4 + 0.1 * it + rng.random() / 100,
-            "sle_loss": -500.0 / it, "max_abs_w_diff_oracle": 1e-6 * it,
-            "time_keygen_s": 2.0 if it == 1 else 0.0, "time_encrypt_s": 1.0 if it == 1 else 0.0,
+            "sle_loss": -500.0 / it, "test_sle_loss": -6000.0 / it, "bce_loss": 3.9 / it, "test_bce_loss": 3.6 / it,
+            "max_abs_w_diff_oracle": 1e-6 * it, "rel_w_diff_oracle": 1e-5 * it,
+            "time_keygen_s": keygen_s if it == 1 else 0.0, "time_encrypt_s": 1.0 if it == 1 else 0.0,
             "time_iteration_s": 3.0 + rng.random(), "cpu_iteration_s": 5.0, "time_decrypt_s": 0.1,
             "time_eval_s": 0.01, "upload_cts": 12 if it == 1 else 0, "upload_bytes": 75_000_000 if it == 1 else 0,
             "evalkey_bytes": 400_000_000 if it == 1 else 0, "download_cts": 1, "download_bytes": 6_000_000,
@@ -188,3 +191,70 @@ def test_jobs_measured_beside_a_busy_process_are_flagged(tmp_path: Path):
     text = (tmp_path / "s.md").read_text()
     assert "> **WARNING: MEASURED UNDER LOAD:** `tenseal-n32768` found other processes" in text
     assert "`plaintext` found other processes" not in text
+
+
+def repeated(dataset: dict, backend: str, keygen_s: list[float]) -> pd.DataFrame:
+    """One job trained len(keygen_s) times, repeat r with key generation taking keygen_s[r]."""
+    return pd.concat([fake_run_experiment(dataset, backend, repeat=r, keygen_s=s) for r, s in enumerate(keygen_s)],
+                     ignore_index=True)
+
+
+def cells(markdown: str, *needles: str) -> list[str]:
+    """The cells of the first table line of ``markdown`` holding every needle."""
+    line = next(line for line in markdown.splitlines() if line.startswith("|") and all(n in line for n in needles))
+    return [c.strip() for c in line.split("|")[1:-1]]
+
+
+def test_sample_statistics_agree_with_numpy():
+    assert sample_statistics(pd.Series([1.0, 2.0, 3.0, 4.0, 100.0])) == {
+        "n": 5, "median": 3.0, "min": 1.0, "max": 100.0, "IQR": 2.0}
+    x = np.random.default_rng(7).lognormal(size=11)
+    stats = sample_statistics(pd.Series([*x, np.nan]))  # a missing sample is no sample
+    q1, q3 = np.percentile(x, [25, 75])
+    assert stats == pytest.approx({"n": 11, "median": np.median(x), "min": x.min(), "max": x.max(), "IQR": q3 - q1})
+
+
+def test_summary_gives_per_phase_statistics_over_every_repeat(tmp_path: Path):
+    df = pd.concat([repeated(DIGITS, "tenseal-n32768", [1.0, 2.0, 3.0, 4.0, 100.0]),
+                    fake_run_experiment(DIGITS, "plaintext")], ignore_index=True)
+    table = repeats_table(df)
+    assert list(table.index) == ["tenseal-n32768"] * len(table)  # the job trained once has none
+    rows = table.set_index("quantity")
+    assert rows.loc["keygen: wall s"].to_dict() == {"n": "5", "median": "3", "min": "1", "max": "100", "IQR": "2"}
+    assert rows.loc["max abs(W - oracle W) / max abs(oracle W)", "max"] == "2e-05"  # worst iteration
+    assert rows.loc["iteration: wall s", "n"] == "5" and "refresh: wall s" not in rows.index  # never timed
+    write_summary(df, tmp_path / "s.md")
+    text = (tmp_path / "s.md").read_text()
+    assert "`tenseal-n32768` on `digits` (2 iterations x 5 repeats)" in text
+    assert "`plaintext` on `digits` (2 iterations)" in text
+    repeats = text.split("### Repeats")[1]
+    assert "none is set apart as warm-up" in repeats
+    assert cells(repeats, "keygen: wall s") == ["tenseal-n32768", "keygen: wall s", "5", "3", "1", "100", "2"]
+    # The side-by-side table shows the first repeat: its key generation, not the sum of five.
+    side = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in text.split("### Repeats")[0].splitlines() if line.startswith("|")}
+    assert side["keygen: wall s, total"] == ["1", "2"]
+    assert side["BCE loss per sample, train / test (final)"][0] == "1.95 / 1.8"
+    assert list(accuracy_table(df).index) == [1, 2]
+
+
+def test_no_repeats_table_when_every_job_trained_once(merged: pd.DataFrame, tmp_path: Path):
+    assert repeats_table(merged).empty
+    for table in (merged, merged.drop(columns="repeat")):  # tables from before repeats
+        write_summary(table, tmp_path / "s.md")
+        assert "### Repeats" not in (tmp_path / "s.md").read_text()
+
+
+def test_accuracies_that_differ_between_repeats_are_flagged(tmp_path: Path):
+    same = repeated(DIGITS, "tenseal-n32768", [1.0, 1.1])
+    flipped = repeated(DIGITS, "plaintext", [1.0, 1.1]).assign(backend="noisy")
+    flipped.loc[3, "test_accuracy"] += 1 / 1669  # one test image, second repeat, last iteration
+    write_summary(pd.concat([same, flipped], ignore_index=True), tmp_path / "s.md")
+    text = (tmp_path / "s.md").read_text()
+    assert "> **WARNING: ACCURACY VARIES ACROSS REPEATS:** `noisy` trained more than once" in text
+    repeats = text.split("### Repeats")[1]
+    low, high = cells(repeats, "| noisy", "test accuracy (final)")[4:6]
+    assert float(high) - float(low) == pytest.approx(1 / 1669, abs=1e-4)
+    low, high = cells(repeats, "| tenseal-n32768", "test accuracy (final)")[4:6]
+    assert low == high
+    assert "`tenseal-n32768` trained" not in text
