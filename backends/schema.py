@@ -39,7 +39,7 @@ def _message(err: jsonschema.ValidationError, prefix: Sequence[Any], extra_keys:
     where = key_path(parts)
     if "propertyNames" in err.relative_schema_path:
         return (f"{where}: name {err.instance!r} is not allowed; names must match "
-                f"{err.schema.get('pattern')} (letters, digits, '_' and '-': they become file names)")
+                f"{err.schema.get('pattern')} (letters, digits, '_', '-' and '~': they become file names)")
     if err.validator == "additionalProperties" and err.validator_value is False:
         known = list(err.schema.get("properties", {}))
         allowed = ", ".join([*(k for k in extra_keys if k not in known), *known])

@@ -7,11 +7,16 @@ one place. Validation also checks every job from the shapes alone (the ring can 
 rows and the depth of the requested iterations at the stated security) and reports every
 problem at once, before any job runs: a typo should cost seconds, not a failed multi-hour
 job.
+
+Before any entry is checked, the datasets of the files named by ``include_datasets`` join the
+config's own (which win on a name clash), and every grid (a list where one value is expected,
+hemlr.grids) is expanded into one entry per combination.
 """
 from __future__ import annotations
 
 import copy
 import itertools
+import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -22,14 +27,14 @@ import yaml
 from backends import registry, schema
 from backends.base import BackendError
 
-from . import sources
+from . import grids, sources
 from .dataset import Shape
 from .session import job_problems
 
 SCHEMA_PATH = resources.files("hemlr") / "schemas" / "config.schema.yaml"
 
 #: Keys of a backend entry that the harness reads and the adapter never sees.
-HARNESS_BACKEND_KEYS = ("iterations", "refresh", "refresh_every", "state_bound")
+HARNESS_BACKEND_KEYS = ("iterations", "repeats", "refresh", "refresh_every", "state_bound")
 
 
 class ConfigError(ValueError):
@@ -87,6 +92,87 @@ def _job_problems(config: dict[str, Any], datasets: set[str], backends: set[str]
     return errors
 
 
+def _included_datasets(cfg: dict[str, Any], top: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """Merge the datasets of the ``include_datasets`` files into ``cfg`` (its own entries win);
+    the problems of those files, each naming its file, and name -> file of every included entry."""
+    if "include_datasets" not in cfg:
+        return [], {}
+    paths = cfg.pop("include_datasets")
+    errors = schema.problems(paths, top["properties"]["include_datasets"], ("include_datasets",))
+    if errors:
+        return errors, {}
+    layout = {"type": "object", "additionalProperties": False, "required": ["datasets"],
+              "properties": {"datasets": {"type": "object", "propertyNames": top["definitions"]["name"]}}}
+    included: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for path in [paths] if isinstance(paths, str) else paths:
+        try:
+            data = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            errors.append(f"include_datasets: cannot read {path} ({exc.strerror or exc}; relative paths are "
+                          "relative to the directory snakemake runs in)")
+            continue
+        except yaml.YAMLError as exc:
+            errors.append(f"{path}: not valid YAML ({exc})")
+            continue
+        errors += [f"{path}: {line}" for e in schema.problems(data, layout) for line in e.splitlines()]
+        if isinstance(data, dict) and isinstance(data.get("datasets"), dict):
+            # A badly named entry is reported above, naming its file; the others still take part.
+            pattern = top["definitions"]["name"]["pattern"]
+            good = {n: e for n, e in data["datasets"].items() if isinstance(n, str) and re.search(pattern, n)}
+            included.update(good)
+            origins.update(dict.fromkeys(good, str(path)))
+    own = cfg.get("datasets")
+    if isinstance(own, dict):
+        cfg["datasets"] = {**included, **own}
+        origins = {n: f for n, f in origins.items() if n not in own}
+    elif own is None:
+        cfg["datasets"] = included
+    return errors, origins
+
+
+def _expand_grids(cfg: dict[str, Any], top: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """Expand the grids of ``datasets`` and ``backends`` and the experiments naming them, in
+    place, recording every member in ``grid_members``; the grids' problems, and member -> grid."""
+    harness = {k: v for k, v in top["properties"]["backends"]["additionalProperties"]["properties"].items()
+               if k != "library"}
+
+    def backend_keys(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        library = entry.get("library")
+        if not isinstance(library, str) or library not in registry.libraries():
+            return None  # reported by _backend_problems
+        return {**harness, **registry.backend_class(library).PARAMS_SCHEMA["properties"]}
+
+    def dataset_keys(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        name = entry.get("source")
+        return sources.source_class(name).SCHEMA["properties"] if name in sources.names() else None
+
+    records = cfg.setdefault("grid_members", {})
+    if not isinstance(records, dict):
+        return [], {}  # the schema says what is wrong with it
+    errors: list[str] = []
+    members: dict[str, dict[str, list[str]]] = {}
+    bases: dict[str, str] = {}
+    for section, keys in (("datasets", dataset_keys), ("backends", backend_keys)):
+        if not isinstance(cfg.get(section), dict):
+            continue
+        expansion = grids.expand(cfg[section], section, keys)
+        cfg[section] = expansion.entries
+        members[section] = expansion.members
+        records.setdefault(section, {}).update(expansion.records)
+        bases.update({m: r["grid"] for m, r in expansion.records.items()})
+        errors += expansion.problems
+    grids.expand_experiments(cfg.get("experiments"), members)
+    return errors, bases
+
+
+def _attributed(errors: list[str], origins: Mapping[str, str]) -> list[str]:
+    """Each message about an included dataset prefixed with the file that defines it."""
+    lines = [line for e in errors for line in e.splitlines()]
+    return [next((f"{file}: {line}" for name, file in origins.items() if _about([line], f"datasets.{name}")), line)
+            for line in lines]
+
+
 def _about(errors: list[str], path: str) -> bool:
     """Whether a message concerns the entry at ``path`` (or something inside it)."""
     return any(e.startswith((f"{path}:", f"{path}.", f"{path}[")) for e in errors)
@@ -98,7 +184,11 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path | None = 
         raise ConfigError(f"<top level>: the configuration must be a mapping, got {type(config).__name__}")
     cfg = copy.deepcopy(dict(config))
     top = yaml.safe_load((Path(schema_path) if schema_path else SCHEMA_PATH).read_text())
-    errors = schema.problems(cfg, top)
+    errors, origins = _included_datasets(cfg, top)
+    found, bases = _expand_grids(cfg, top)
+    errors += found
+    origins.update({m: origins[b] for m, b in bases.items() if b in origins})
+    errors += schema.problems(cfg, top)
     # Each entry is checked by its owner as far as the structure holding it is sound, so
     # that one message lists every problem.
     valid: dict[str, set[str]] = {"datasets": set(), "backends": set()}
@@ -118,7 +208,7 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path | None = 
         if not _about(errors, "iterations"):
             errors += _job_problems(cfg, valid["datasets"], valid["backends"])
     if errors:
-        raise ConfigError("\n".join(errors))
+        raise ConfigError("\n".join(_attributed(errors, origins)))
     return cfg
 
 
@@ -151,10 +241,14 @@ def backend_iterations(config: Mapping[str, Any], name: str) -> int:
     return int(config["backends"][name].get("iterations", config["iterations"]))
 
 
+def backend_repeats(config: Mapping[str, Any], name: str) -> int:
+    return int(config["backends"][name].get("repeats", config["repeats"]))
+
+
 def backend_training(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """How the harness trains on backend ``name``: run_experiment's keyword arguments
-    (iterations, refresh, refresh_every, state_bound, tolerance)."""
+    (iterations, repeats, refresh, refresh_every, state_bound, tolerance)."""
     entry = config["backends"][name]
-    return {"iterations": backend_iterations(config, name), "refresh": entry["refresh"],
-            "refresh_every": entry["refresh_every"], "state_bound": float(entry["state_bound"]),
-            "tolerance": float(config["tolerance"])}
+    return {"iterations": backend_iterations(config, name), "repeats": backend_repeats(config, name),
+            "refresh": entry["refresh"], "refresh_every": entry["refresh_every"],
+            "state_bound": float(entry["state_bound"]), "tolerance": float(config["tolerance"])}

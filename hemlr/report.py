@@ -434,6 +434,35 @@ def _dataset_section(dataset: str, rows: pd.DataFrame, manifest: Mapping | None)
     return lines
 
 
+def grid_sections(df: pd.DataFrame) -> list[str]:
+    """summary.md's grids (columns grid, dataset_grid and grid_params: hemlr.grids.grid_columns):
+    one table per dataset grid (or dataset) x backend grid (or backend) with a grid among them,
+    a row per combination of its varying parameters, with the final test accuracy, the server
+    time per iteration and the largest weight drift of the job's first repeat."""
+    if "grid_params" not in df or df["grid_params"].isna().all():
+        return []
+
+    def value(v: object) -> str:
+        if isinstance(v, (list, tuple, np.ndarray)):  # array-typed keys, e.g. train_rows
+            return str(list(v))
+        return str(v) if isinstance(v, (bool, np.bool_, str)) else _num(v, ".10g")
+
+    rows = df[df["grid_params"].notna()]
+    lines = ["", "## Grids"]
+    for (dataset, backend), grid in rows.groupby([rows["dataset_grid"].fillna(rows["dataset"]),
+                                                  rows["grid"].fillna(rows["backend"])], sort=False):
+        params = list(dict.fromkeys(p for text in grid["grid_params"] for p in text.split(", ")))
+        table = pd.DataFrame([
+            {**{p: value(job.iloc[-1].get(p)) for p in params},
+             "test accuracy (final)": _num(job.iloc[-1].get("test_accuracy"), ".4f"),
+             "server time / iteration (s)": _num(_col(job, col.wall("iteration")).mean(), ".3g"),
+             "max abs(W - oracle W) / max abs(oracle W)": _num(_col(job, "rel_w_diff_oracle").max(), ".3g")}
+            for _, job in _jobs(grid)])
+        # numparse off: tabulate would reformat the numbers formatted above (0.5100 -> 0.51)
+        lines += ["", f"### Grid `{backend}` on `{dataset}`", "", table.to_markdown(index=False, disable_numparse=True)]
+    return lines
+
+
 def write_summary(df: pd.DataFrame, path: Pathish, manifests: Mapping[str, Mapping] | None = None) -> None:
     """summary.md: what ran where, then per dataset its inputs (``manifests``: dataset name ->
     data-stage manifest, optional), its warnings and the backends side by side."""
@@ -441,6 +470,7 @@ def write_summary(df: pd.DataFrame, path: Pathish, manifests: Mapping[str, Mappi
              *(f"- {label}: {value}" for label, value in provenance_items(df))]
     for dataset, rows in df.groupby("dataset", sort=False):
         lines += _dataset_section(str(dataset), rows, (manifests or {}).get(str(dataset)))
+    lines += grid_sections(df)
     lines += ["", f"Notes: {NOTES}"]
     Path(path).write_text("\n".join(lines) + "\n")
 

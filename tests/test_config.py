@@ -48,7 +48,8 @@ def test_minimal_config_gets_top_level_defaults():
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "workflow" / "configs").glob("*.yaml")), ids=lambda p: p.name)
-def test_named_configs_validate(path: Path):
+def test_named_configs_validate(path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(REPO)  # where make runs snakemake: the configs' paths are relative to it
     cfg = load_config(path)
     assert cfg["run"] == path.stem
     assert train_jobs(cfg)
@@ -76,13 +77,14 @@ def test_the_schema_leaves_datasets_and_backends_to_their_owners():
 def test_unknown_top_level_key_lists_allowed_keys():
     msg = invalid(lambda c: c.update(iteration=3))
     assert "iteration: unknown key" in msg
-    assert "allowed keys at <top level>: run, iterations, tolerance, features_dir, datasets, backends, experiments" in msg
+    assert ("allowed keys at <top level>: run, iterations, repeats, tolerance, features_dir, include_datasets, "
+            "datasets, backends, experiments, grid_members") in msg
 
 
 def test_unknown_backend_key_lists_adapter_and_harness_keys():
     msg = invalid(lambda c: c["backends"]["plaintext"].update(colour=8192))
     assert "backends.plaintext.colour: unknown key" in msg
-    assert ("allowed keys at backends.plaintext: library, iterations, refresh, refresh_every, state_bound, "
+    assert ("allowed keys at backends.plaintext: library, iterations, repeats, refresh, refresh_every, state_bound, "
             "ring_dim, max_depth, bootstrap_depth, bootstrap_slots") in msg
 
 

@@ -114,6 +114,11 @@ def names() -> list[str]:
     return sorted(_registry())
 
 
+def source_class(name: str) -> type[Source]:
+    """The class of source ``name`` (one of names()); its SCHEMA says which keys an entry takes."""
+    return _registry()[name]
+
+
 def _problems(spec: Any, prefix: tuple[str, ...]) -> list[str]:
     # First the source itself, so that an unknown one is reported alone, not with every key it lacks.
     head = {"type": "object", "required": ["source"], "properties": {"source": {"enum": names()}}}

@@ -6,12 +6,14 @@ from hemlr.job import atomic_output, logged_failure, start
 
 log = start(snakemake.log[0], snakemake.threads)
 
+from hemlr.grids import grid_columns  # noqa: E402
 from hemlr.html_report import write_html  # noqa: E402
 from hemlr.report import merge_tables, plot_accuracy, plot_phases, write_summary  # noqa: E402
 
 out = snakemake.output
 with logged_failure(log, "report", run=snakemake.config["run"]):
-    df = merge_tables(snakemake.input.tables, snakemake.input.benchmarks)
+    # The grids are the config's (which entries were expanded from which), not the jobs'.
+    df = grid_columns(merge_tables(snakemake.input.tables, snakemake.input.benchmarks), snakemake.config)
     manifests = {Path(p).stem: json.loads(Path(p).read_text()) for p in snakemake.input.manifests}
     writers = {
         out.parquet: lambda path: df.to_parquet(path, index=False),
