@@ -38,7 +38,7 @@ _SECURITY = {  # config value -> OpenFHE's SecurityLevel
     256: "HEStd_256_classic",
     "none": "HEStd_NotSet",
 }
-_SCALING = ("FLEXIBLEAUTO", "FIXEDAUTO")
+_SCALING = ("FLEXIBLEAUTO", "FIXEDAUTO", "FIXEDMANUAL")
 _SECRETS = {"uniform": "UNIFORM_TERNARY", "sparse": "SPARSE_TERNARY",
             "sparse_encapsulated": "SPARSE_ENCAPSULATED"}
 #: depth probed at most by max_depth(); only reached with HEStd_NotSet
@@ -99,7 +99,10 @@ class OpenFHEBackend(CKKSBackend):
             "workers": {"type": ["integer", "null"], "minimum": 1, "default": None,
                         "description": "OpenMP threads; null = the job's threads"},
             "scaling": {"enum": list(_SCALING), "default": "FLEXIBLEAUTO",
-                        "description": "OpenFHE rescaling technique"},
+                        "description": "OpenFHE rescaling technique: the AUTO ones rescale lazily "
+                                       "(before the next product, so rotations and additions in "
+                                       "between carry one more tower); FIXEDMANUAL is rescaled by "
+                                       "the adapter right after every product"},
             "secret": {"enum": list(_SECRETS), "default": "uniform",
                        "description": "secret key distribution; the HE standard's tables assume "
                                       "uniform; sparse_encapsulated is OpenFHE's choice for "
@@ -491,19 +494,25 @@ class OpenFHEBackend(CKKSBackend):
         ct = a.raw
         return self._cc.EvalAdd(ct, self._encode(values, ct.GetLevel(), ct.GetNoiseScaleDeg()))
 
+    def _rescaled(self, ct: Any) -> Any:
+        # FIXEDMANUAL leaves rescaling to the caller: at once, so that the rotations and
+        # additions that follow a product work on one tower fewer.
+        return self._cc.Rescale(ct) if self.scaling == "FIXEDMANUAL" else ct
+
     def _mul(self, a: Ciphertext, b: Ciphertext) -> Any:
         self._activate()
-        return self._cc.EvalMult(a.raw, b.raw)  # relinearises; rescaled lazily
+        return self._rescaled(self._cc.EvalMult(a.raw, b.raw))  # relinearises
 
     def _mul_plain(self, a: Ciphertext, values: np.ndarray) -> Any:
         self._activate()
         ct = a.raw
         # OpenFHE rescales a degree-2 ciphertext before multiplying: encode for that level.
-        return self._cc.EvalMult(ct, self._encode(values, ct.GetLevel() + ct.GetNoiseScaleDeg() - 1))
+        plain = self._encode(values, ct.GetLevel() + ct.GetNoiseScaleDeg() - 1)
+        return self._rescaled(self._cc.EvalMult(ct, plain))
 
     def _mul_scalar(self, a: Ciphertext, value: float) -> Any:
         self._activate()
-        return self._cc.EvalMult(a.raw, float(value))
+        return self._rescaled(self._cc.EvalMult(a.raw, float(value)))
 
     def _rotate(self, a: Ciphertext, step: int) -> Any:
         self._activate()

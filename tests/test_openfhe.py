@@ -56,6 +56,21 @@ def test_rotation_is_left_like_np_roll(he):
         assert np.abs(he.decrypt(r) - he.decrypt(he.rotate(prod, k))).max() < TOL
 
 
+def test_fixedmanual_rescales_after_every_product():
+    """FIXEDMANUAL: the adapter rescales at once, so a product carries one tower fewer into
+    the rotations and additions after it; levels and values agree with FLEXIBLEAUTO's."""
+    manual, auto = _client(scaling="FIXEDMANUAL"), _client()
+    x, m = _vec(manual, 4), _vec(manual, 5)
+    for he in (manual, auto):
+        ct = he.encrypt(x)
+        out = he.rotate(he.mul_scalar(he.mul_plain(he.mul(ct, ct), m), 0.5), 3)
+        assert out.level == 3
+        assert _err(he, out, np.roll(x * x * m * 0.5, -3)) < 1e-5
+        raw = out.raw  # OpenFHE's own view: rescaled (degree 1) only under FIXEDMANUAL
+        assert raw.GetNoiseScaleDeg() == (1 if he is manual else 2)
+        assert raw.GetLevel() + raw.GetNoiseScaleDeg() - 1 == out.level
+
+
 def test_precision_at_mixed_levels(he):
     x, y, m = _vec(he, 1), _vec(he, 2), _vec(he, 3)
     a, b = he.encrypt(x), he.encrypt(y)

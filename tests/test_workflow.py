@@ -108,7 +108,8 @@ def _jobs_of_dry_run(text: str) -> dict[str, dict[str, str]]:
 
 def test_every_job_declares_memory_and_runtime(tmp_path: Path):
     backends = {"plain": {"library": "plaintext", "ring_dim": 32768},
-                "seal": {"library": "tenseal", "ring_dim": 32768}, "seal64k": {"library": "tenseal", "ring_dim": 65536},
+                "seal": {"library": "tenseal", "ring_dim": 32768},
+                "seal-x3": {"library": "tenseal", "ring_dim": 32768, "repeats": 3}, "seal64k": {"library": "tenseal", "ring_dim": 65536},
                 "fhe": {"library": "openfhe", "ring_dim": 32768},
                 "tfhe": {"library": "concrete", "mode": "execute", "n_components": 4, "iterations": 1}}
     config = {**CONFIG, "backends": backends, "experiments": [{"datasets": ["digits"], "backends": list(backends)}]}
@@ -128,6 +129,8 @@ def test_every_job_declares_memory_and_runtime(tmp_path: Path):
     assert 8600 < train["seal"][0] < train["seal64k"][0] < 24000
     assert train["plain"][0] < train["fhe"][0] < train["seal"][0]
     assert train["seal64k"][1] > train["seal"][1] >= 10 and train["tfhe"][1] >= 10
+    # repeats run one after the other in one job: 3x the time, one session's memory
+    assert train["seal-x3"][0] == train["seal"][0] and train["seal-x3"][1] >= 2.5 * train["seal"][1]
 
 
 def test_bad_config_fails_with_the_config_error(tmp_path: Path):

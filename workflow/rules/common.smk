@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from hemlr.config import backend_iterations, backend_params, backend_training, train_jobs
+from hemlr.config import backend_iterations, backend_params, backend_repeats, backend_training, train_jobs
 from hemlr.dataset import file_record
 from hemlr.sources import source
 
@@ -114,7 +114,13 @@ CKKS_COST = {
 
 
 def train_cost(wildcards):
-    """(peak MB, seconds) of one train job, before margins."""
+    """(peak MB, seconds) of one train job, before margins: its repeats run one after the
+    other, each from fresh keys (memory is one session's: the last is freed first)."""
+    mb, seconds = _session_cost(wildcards)
+    return mb, seconds * backend_repeats(config, wildcards.backend)
+
+
+def _session_cost(wildcards):
     spec = backend_params(config, wildcards.backend)
     iterations = backend_iterations(config, wildcards.backend)
     if spec["library"] == "concrete":
