@@ -24,8 +24,9 @@ import dataclasses
 import multiprocessing
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 
@@ -36,6 +37,26 @@ T = TypeVar("T")
 #: Operation kinds the interface counts, in report order.
 OP_KINDS: tuple[str, ...] = ("ct_mult", "pt_mult", "scalar_mult", "add", "rotation", "rescale",
                              "bootstrap", "encrypt", "decrypt")
+
+#: Operation kinds counted by level (OpCounts.by_level), finer where the cost differs: a
+#: product's rescale is part of it; ``add`` is add or sub, ``add_plain`` encodes a plaintext
+#: first; ``hoisted_rotation`` is one step of rotate_many; ``level_align`` brings the
+#: shallower input of a binary operation down to the other's level (inside the library's
+#: operation); ``map_result`` is one result of parallel_map, which crosses back from a worker
+#: process (serialized there, deserialized here) when the map forks.
+LEVEL_KINDS: tuple[str, ...] = ("ct_mult", "pt_mult", "scalar_mult", "add", "add_plain", "rotation",
+                                "hoisted_rotation", "level_align", "bootstrap", "map_result", "serialize",
+                                "deserialize", "encrypt", "decrypt")
+
+
+class LevelKey(NamedTuple):
+    """What by-level counts are keyed by."""
+
+    kind: str
+    #: level of the input ciphertext (of the deeper one, for two)
+    level: int
+    #: items of the parallel_map it ran in (1: outside one)
+    width: int
 
 
 class BackendError(RuntimeError):
@@ -70,18 +91,42 @@ class Ciphertext:
     level: int
 
 
+class OpSnapshot(dict):
+    """Operation counts by kind (OP_KINDS), as a dict, plus ``by_level``: the same operations
+    by LevelKey (LEVEL_KINDS), which a cost model prices level by level."""
+
+    def __init__(self, flat: Mapping[str, int] = (), by_level: Mapping[LevelKey, int] = ()) -> None:
+        super().__init__(flat)
+        self.by_level: dict[LevelKey, int] = dict(by_level)
+
+
 @dataclass
 class OpCounts:
     """Operation counters kept by the interface (never by the adapters)."""
 
     counts: Counter = field(default_factory=Counter)
+    #: LevelKey -> operations
+    by_level: Counter = field(default_factory=Counter)
+    #: items of the parallel_map running now (1: none); a worker count does not change it
+    width: int = 1
 
-    def snapshot(self) -> dict[str, int]:
-        return {k: int(self.counts.get(k, 0)) for k in OP_KINDS}
+    def tally(self, kind: str, level: int, n: int = 1) -> None:
+        """Count ``n`` operations of LEVEL_KINDS ``kind`` on an input at ``level``."""
+        self.by_level[LevelKey(kind, int(level), self.width)] += n
 
-    def since(self, before: dict[str, int]) -> dict[str, int]:
+    def merge(self, other: OpSnapshot) -> None:
+        """Add counts made elsewhere (a forked worker's)."""
+        self.counts.update(other)
+        self.by_level.update(other.by_level)
+
+    def snapshot(self) -> OpSnapshot:
+        return OpSnapshot({k: int(self.counts.get(k, 0)) for k in OP_KINDS}, self.by_level)
+
+    def since(self, before: OpSnapshot) -> OpSnapshot:
         now = self.snapshot()
-        return {k: now[k] - before.get(k, 0) for k in OP_KINDS}
+        by_level = {k: n - before.by_level.get(k, 0) for k, n in now.by_level.items()}
+        return OpSnapshot({k: now[k] - before.get(k, 0) for k in OP_KINDS},
+                          {k: n for k, n in by_level.items() if n})
 
 
 @dataclass(frozen=True)
@@ -140,6 +185,16 @@ class IterationRecord:
     level: int | None = None
     #: state refreshes (bootstraps or client round trips) after this iteration
     refreshes: int = 0
+
+    @property
+    def ops_by_level(self) -> dict[LevelKey, int]:
+        """``ops`` by LevelKey; empty when the backend does not count by level (whole-model)."""
+        return self.ops.by_level if isinstance(self.ops, OpSnapshot) else {}
+
+    @property
+    def setup_ops_by_level(self) -> dict[LevelKey, int]:
+        """``setup_ops`` by LevelKey (see ops_by_level)."""
+        return self.setup_ops.by_level if isinstance(self.setup_ops, OpSnapshot) else {}
 
 
 def default_workers(workers: int | None) -> int:
@@ -297,11 +352,13 @@ class CKKSBackend(Adapter):
             raise ValueError(f"encrypt expects {self.slots} slot values, got shape {values.shape}")
         self._require_client("encrypt")
         self.ops.counts["encrypt"] += 1
+        self.ops.tally("encrypt", 0)
         return Ciphertext(self._encrypt(values), 0)
 
     def decrypt(self, ct: Ciphertext) -> np.ndarray:
         self._require_client("decrypt")
         self.ops.counts["decrypt"] += 1
+        self.ops.tally("decrypt", ct.level)
         return np.asarray(self._decrypt(ct), dtype=np.float64)[: self.slots]
 
     def public_bytes(self) -> bytes:
@@ -342,6 +399,7 @@ class CKKSBackend(Adapter):
             raise DepthExceeded(f"{self.library}: a bootstrap's input needs one level left "
                                 f"(it is rescaled first); got level {ct.level} of {self.depth}")
         self.ops.counts["bootstrap"] += 1
+        self.ops.tally("bootstrap", ct.level)
         return Ciphertext(self._bootstrap(ct), self.bootstrap_depth())
 
     def _bootstrap(self, ct: Ciphertext) -> Any:
@@ -353,23 +411,28 @@ class CKKSBackend(Adapter):
 
     # ---------------------------------------------------------------- serialization
     def serialize(self, ct: Ciphertext) -> bytes:
+        self.ops.tally("serialize", ct.level)
         return self._serialize(ct)
 
     def deserialize(self, data: bytes, level: int) -> Ciphertext:
         """Load a ciphertext; ``level`` is public metadata sent alongside it."""
+        self.ops.tally("deserialize", level)
         return Ciphertext(self._deserialize(data), int(level))
 
     # ---------------------------------------------------------------- evaluation
     def add(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
         self.ops.counts["add"] += 1
+        self._tally_binary("add", a, b)
         return Ciphertext(self._add(a, b), max(a.level, b.level))
 
     def sub(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
         self.ops.counts["add"] += 1
+        self._tally_binary("add", a, b)
         return Ciphertext(self._sub(a, b), max(a.level, b.level))
 
     def add_plain(self, a: Ciphertext, values: np.ndarray | float) -> Ciphertext:
         self.ops.counts["add"] += 1
+        self.ops.tally("add_plain", a.level)
         return Ciphertext(self._add_plain(a, self._as_slots(values)), a.level)
 
     def mul(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
@@ -377,6 +440,7 @@ class CKKSBackend(Adapter):
         level = self._next_level(max(a.level, b.level), "ciphertext multiplication")
         self.ops.counts["ct_mult"] += 1
         self.ops.counts["rescale"] += 1
+        self._tally_binary("ct_mult", a, b)
         return Ciphertext(self._mul(a, b), level)
 
     def mul_plain(self, a: Ciphertext, values: np.ndarray) -> Ciphertext:
@@ -384,6 +448,7 @@ class CKKSBackend(Adapter):
         level = self._next_level(a.level, "plaintext multiplication")
         self.ops.counts["pt_mult"] += 1
         self.ops.counts["rescale"] += 1
+        self.ops.tally("pt_mult", a.level)
         return Ciphertext(self._mul_plain(a, self._as_slots(values)), level)
 
     def mul_scalar(self, a: Ciphertext, value: float) -> Ciphertext:
@@ -391,6 +456,7 @@ class CKKSBackend(Adapter):
         level = self._next_level(a.level, "scalar multiplication")
         self.ops.counts["scalar_mult"] += 1
         self.ops.counts["rescale"] += 1
+        self.ops.tally("scalar_mult", a.level)
         return Ciphertext(self._mul_scalar(a, float(value)), level)
 
     def rotate(self, a: Ciphertext, step: int) -> Ciphertext:
@@ -400,6 +466,7 @@ class CKKSBackend(Adapter):
             return a
         self._check_key(step)
         self.ops.counts["rotation"] += 1
+        self.ops.tally("rotation", a.level)
         return Ciphertext(self._rotate(a, step), a.level)
 
     def rotate_many(self, a: Ciphertext, steps: Sequence[int]) -> list[Ciphertext]:
@@ -409,6 +476,7 @@ class CKKSBackend(Adapter):
             if s:
                 self._check_key(s)
         self.ops.counts["rotation"] += sum(1 for s in norm if s)
+        self.ops.tally("hoisted_rotation", a.level, sum(1 for s in norm if s))
         raws = self._rotate_many(a, [s for s in norm if s])
         it = iter(raws)
         return [a if s == 0 else Ciphertext(next(it), a.level) for s in norm]
@@ -431,22 +499,31 @@ class CKKSBackend(Adapter):
         For libraries that never release the GIL. Workers are forked at the call, so
         they see the current ciphertexts and keys without pickling; results come
         back through this backend's own serialization and the workers' operation
-        counts are added to this process's counters.
+        counts are added to this process's counters. Operations inside are counted with
+        the width ``len(items)`` whether the map forks or not, so that counts made on one
+        worker price a run on many.
         """
-        if self.workers <= 1 or len(items) <= 1:
-            return [fn(x) for x in items]
         global _FORK_JOB
-        _FORK_JOB = (self, fn, items)
+        width, self.ops.width = self.ops.width, len(items)
         try:
-            ctx = multiprocessing.get_context("fork")
-            with ctx.Pool(min(self.workers, len(items))) as pool:
-                results = pool.map(_run_forked, range(len(items)), chunksize=1)
+            if self.workers <= 1 or len(items) <= 1:
+                out = [fn(x) for x in items]
+            else:
+                _FORK_JOB = (self, fn, items)
+                try:
+                    ctx = multiprocessing.get_context("fork")
+                    with ctx.Pool(min(self.workers, len(items))) as pool:
+                        results = pool.map(_run_forked, range(len(items)), chunksize=1)
+                finally:
+                    _FORK_JOB = None
+                out = []
+                for blob, level, ops in results:
+                    self.ops.merge(ops)
+                    out.append(Ciphertext(self._deserialize(blob), level))  # counted as map_result
+            for ct in out:
+                self.ops.tally("map_result", ct.level)
         finally:
-            _FORK_JOB = None
-        out = []
-        for blob, level, ops in results:
-            self.ops.counts.update(ops)
-            out.append(self.deserialize(blob, level))
+            self.ops.width = width
         return out
 
     # ---------------------------------------------------------------- helpers
@@ -477,6 +554,12 @@ class CKKSBackend(Adapter):
         if arr.shape != (self.slots,):
             raise ValueError(f"plaintext must have {self.slots} slots, got shape {arr.shape}")
         return arr
+
+    def _tally_binary(self, kind: str, a: Ciphertext, b: Ciphertext) -> None:
+        level = max(a.level, b.level)
+        self.ops.tally(kind, level)
+        if a.level != b.level:
+            self.ops.tally("level_align", level)
 
     def _require_client(self, what: str) -> None:
         if self.is_server:
@@ -548,9 +631,9 @@ class ModelBackend(Adapter):
 _FORK_JOB: tuple[CKKSBackend, Callable, Sequence] | None = None
 
 
-def _run_forked(i: int) -> tuple[bytes, int, dict[str, int]]:
+def _run_forked(i: int) -> tuple[bytes, int, OpSnapshot]:
     """Body of a parallel_map worker (runs in a forked child)."""
     he, fn, items = _FORK_JOB
     before = he.ops.snapshot()
     ct = fn(items[i])
-    return he.serialize(ct), ct.level, he.ops.since(before)
+    return he._serialize(ct), ct.level, he.ops.since(before)  # counted as map_result

@@ -175,10 +175,16 @@ def check_rotations(make: Factory) -> None:
 def check_counters(make: Factory) -> None:
     he = _ready(make)
     a = he.encrypt(_vec(he, 8))
+    b = he.mul_scalar(he.encrypt(_vec(he, 9)), 0.5)
     before = he.ops.snapshot()
     he.rotate(he.mul_plain(he.mul(a, a), np.ones(he.slots)), 1)
+    he.rotate_many(he.add(a, b), [0, 1, 4])
     got = he.ops.since(before)
-    assert (got["ct_mult"], got["pt_mult"], got["rotation"], got["rescale"]) == (1, 1, 1, 2), got
+    assert (got["ct_mult"], got["pt_mult"], got["rotation"], got["rescale"], got["add"]) == (1, 1, 3, 2, 1), got
+    # by the level of the input, the shallower input of the sum brought down to level 1
+    assert got.by_level == {("ct_mult", 0, 1): 1, ("pt_mult", 1, 1): 1, ("rotation", 2, 1): 1,
+                            ("add", 1, 1): 1, ("level_align", 1, 1): 1,
+                            ("hoisted_rotation", 1, 1): 2}, got.by_level
 
 
 @_applies_to(CKKSBackend)
@@ -208,6 +214,8 @@ def check_parallel_map(make: Factory) -> None:
     out = he.parallel_map(lambda ct: he.rotate(he.mul(ct, ct), 1), cts)
     got = he.ops.since(before)
     assert got["ct_mult"] == 3 and got["rotation"] == 3, got
+    # counted with the map's width, each result once as it comes back
+    assert got.by_level == {("ct_mult", 0, 3): 3, ("rotation", 1, 3): 3, ("map_result", 1, 3): 3}, got.by_level
     for x, ct in zip(xs, out):
         assert ct.level == 1
         _close(he, he.decrypt(ct), np.roll(x * x, -1), "parallel_map")

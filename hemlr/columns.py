@@ -6,7 +6,10 @@ iteration's row of each repeat, so a repeat's total is the sum over its rows.
 """
 from __future__ import annotations
 
-from backends.base import OP_KINDS
+import json
+from collections.abc import Mapping
+
+from backends.base import OP_KINDS, LevelKey
 
 #: phases a job is timed in, in the order they happen
 PHASES: tuple[str, ...] = ("compile", "keygen", "encrypt", "server_setup", "iteration", "decrypt",
@@ -19,6 +22,11 @@ assert set(OP_LABELS) <= set(OP_KINDS)
 
 #: the job a row belongs to
 JOB = ["dataset", "backend"]
+
+#: the row's server operations by kind, level and width (backends.base.LevelKey), as JSON (ops_json)
+OPS_BY_LEVEL = "ops_by_level"
+#: the same for the server's setup, on the first row of each repeat ("[]" on the others)
+OPS_BY_LEVEL_SETUP = "ops_by_level_setup"
 
 #: which of the job's repeats (0, 1, ...: whole trainings, each from fresh keys) a row belongs to
 REPEAT = "repeat"
@@ -49,3 +57,14 @@ def upload_bytes(part: str) -> str:
 
 def key_bytes(kind: str) -> str:
     return f"keybytes_{kind}"
+
+
+def ops_json(by_level: Mapping[LevelKey, int]) -> str:
+    """By-level operation counts as the text of an OPS_BY_LEVEL cell: a sorted JSON list of
+    records {kind, level, width, n}, so that the table stays flat."""
+    return json.dumps([{**LevelKey(*key)._asdict(), "n": int(n)} for key, n in sorted(by_level.items())])
+
+
+def ops_from_json(text: str) -> dict[LevelKey, int]:
+    """The counts of an OPS_BY_LEVEL cell (ops_json's inverse)."""
+    return {LevelKey(r["kind"], r["level"], r["width"]): r["n"] for r in json.loads(text)}

@@ -78,6 +78,7 @@ def _row(ds: Dataset, rec: IterationRecord, oracle: OracleStep | None) -> dict[s
         **{col.key_bytes(kind): b for kind, b in rec.key_bytes.items()},
         **{col.setup_op(k): v for k, v in rec.setup_ops.items()},
         **{k: rec.ops.get(k, 0) for k in OP_KINDS},
+        col.OPS_BY_LEVEL: col.ops_json(rec.ops_by_level), col.OPS_BY_LEVEL_SETUP: col.ops_json(rec.setup_ops_by_level),
         **{col.wall(p): phases[p][0] for p in col.PHASES if p in phases},
         **{col.cpu(p): phases[p][1] for p in col.PHASES if p in phases},
         "peak_rss_mb": peak_rss_mb(),
