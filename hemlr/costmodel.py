@@ -1,0 +1,262 @@
+"""A cost model of the server's time: every CKKS primitive timed at every level, priced by the
+schedule's operation counts.
+
+:func:`microbenchmark` times the primitives the interface counts by level
+(``backends.base.LEVEL_KINDS``) on one backend with keys of a run's depth; :func:`predict`
+prices a set of counts (an ``ops_by_level`` cell of the results table) with such a table;
+:func:`predict_job` predicts a job that did not run, e.g. the paper's algorithm on all 60,000
+MNIST training images, from the counts of the same trainer on the plaintext backend, which
+counts exactly like a ring of that size.
+
+    python -m hemlr.costmodel workflow/configs/scaling.yaml openfhe_ring_dim~65536 --n 60000 --iterations 2 20
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from backends import registry
+from backends.base import CKKSBackend, LevelKey
+from backends.plaintext import PlaintextBackend
+
+from . import columns as col
+from .provenance import provenance
+from .trainer import EncryptedSession, plan_for
+
+#: kinds microbenchmark() times (map_result is priced from serialize and deserialize)
+TIMED_KINDS: tuple[str, ...] = ("ct_mult", "pt_mult", "scalar_mult", "add", "add_plain", "rotation",
+                                "hoisted_rotation", "level_align", "serialize", "deserialize", "bootstrap")
+#: kinds that consume a level: they need one left
+PRODUCTS = ("ct_mult", "pt_mult", "scalar_mult")
+#: phases that make up the server's time of an iteration
+SERVER_PHASES = ("iteration", "refresh", "bootstrap")
+#: relative error beyond which the report flags a prediction
+TOLERANCE = 0.25
+PREDICTED = "predicted_server_s"
+
+
+def run_depth(backend: CKKSBackend, iterations: int, refresh: str = "none",
+              refresh_every: int | None = None) -> int:
+    """Depth of the keys of a run on ``backend`` (Plan.depth). It depends on the iterations
+    and the refresh only, not on the data's shape: the smallest shape (1 sample, 1 column,
+    2 classes) stands for any."""
+    return plan_for(backend, 1, 1, 2, iterations, refresh, refresh_every).depth
+
+
+def _median_seconds(call: Callable[[], object], samples: int) -> float:
+    call()  # warm-up: first-call allocations, lazily built tables
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | None = None, *,
+                   samples: int = 5, hoisted_steps: int = 4, bootstrap: bool = False,
+                   seed: int = 0) -> pd.DataFrame:
+    """Wall seconds of each primitive on ``backend`` (a fresh client adapter, given keys of
+    ``depth`` here), at each of ``levels`` (default: every level 0..depth; products stop at
+    depth - 1, which they need one level beyond).
+
+    Each time is the median of ``samples`` calls after one warm-up call, through the public
+    interface: its bookkeeping, the adapter's encoding, relinearisation and rescaling
+    included, as the trainer pays them. ``hoisted_rotation`` is one step of a rotate_many over
+    ``hoisted_steps`` steps; ``level_align`` at level l is a sum of a level-0 and a level-l
+    input less a sum of two level-l inputs (at least 0); ``bootstrap`` (only when asked:
+    its keys are large) is timed at level depth - 1, where the trainer's state is. A level
+    left out is interpolated by :func:`predict`.
+
+    One row per (kind, level): kind, level, seconds, n (samples), then what was measured
+    (library, ring_dim, depth, params, map_workers: the processes parallel_map spreads
+    over, workers: the library's own) and where (hemlr.provenance).
+    """
+    levels = sorted(set(range(depth + 1) if levels is None else levels))
+    if not levels or levels[0] < 0 or levels[-1] > depth:
+        raise ValueError(f"levels {levels} must lie in 0..{depth}")
+    he = backend
+    steps = list(range(1, hoisted_steps + 1))
+    he.keygen(depth, steps, bootstrap=bootstrap)
+    rng = np.random.default_rng(seed)
+    period = (he.bootstrap_slots() or he.slots) if bootstrap else he.slots
+
+    def chain() -> list:
+        # one ciphertext per level; |values| < 1 and periodic, as a bootstrap's input must be
+        cts = [he.encrypt(np.tile(rng.uniform(-0.5, 0.5, period), he.slots // period))]
+        for _ in range(depth):
+            cts.append(he.mul_scalar(cts[-1], 1.0))
+        return cts
+
+    xs, ys = chain(), chain()
+    mask = rng.uniform(-1.0, 1.0, he.slots)
+    rows = []
+    for level in levels:
+        x, y = xs[level], ys[level]
+        blob = he.serialize(x)
+        calls: dict[str, Callable[[], object]] = {
+            "add": lambda: he.add(x, y), "add_plain": lambda: he.add_plain(x, mask),
+            "rotation": lambda: he.rotate(x, 1), "hoisted_rotation": lambda: he.rotate_many(x, steps),
+            "serialize": lambda: he.serialize(x), "deserialize": lambda: he.deserialize(blob, level)}
+        if level < depth:
+            calls.update({"ct_mult": lambda: he.mul(x, y), "pt_mult": lambda: he.mul_plain(x, mask),
+                          "scalar_mult": lambda: he.mul_scalar(x, 0.5)})
+        if bootstrap and level == depth - 1:
+            calls["bootstrap"] = lambda: he.bootstrap(x)
+        seconds = {kind: _median_seconds(call, samples) for kind, call in calls.items()}
+        seconds["hoisted_rotation"] /= len(steps)
+        if level > 0:
+            mixed = _median_seconds(lambda: he.add(xs[0], y), samples)
+            seconds["level_align"] = max(0.0, mixed - seconds["add"])
+        rows += [{"kind": kind, "level": level, "seconds": s, "n": samples} for kind, s in seconds.items()]
+    desc = he.describe()
+    about = {"library": desc.library, "ring_dim": desc.ring_dim, "depth": depth,
+             "params": ", ".join(f"{k}={v}" for k, v in sorted(he.params.items())),
+             "map_workers": he.workers, "workers": desc.workers, **provenance()}
+    return pd.DataFrame([{**row, **about} for row in rows])
+
+
+def _costs(table: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """kind -> (measured levels, seconds), levels ascending."""
+    return {kind: (g["level"].to_numpy(float), g["seconds"].to_numpy(float))
+            for kind, g in table.sort_values("level").groupby("kind")}
+
+
+def predict(ops_by_level: Mapping[LevelKey, int] | str, table: pd.DataFrame, workers: int | None = None) -> float:
+    """Predicted seconds of the operations ``ops_by_level`` (a LevelKey mapping, or an
+    ``ops_by_level`` cell of the results table) at the costs of ``table`` (microbenchmark's).
+
+    The sum over operations of count x the kind's cost at the input's level, linearly
+    interpolated between measured levels and held constant beyond them. The operations of a
+    parallel_map of width m spread over ``workers`` processes (default: the table's
+    map_workers) in ceil(m / workers) rounds, so each costs ceil(m / workers) / m of its
+    time; when such a map forks (workers > 1, m > 1), each result adds a serialization
+    (spread likewise) and a deserialization here (not). Assumes equal items and no other
+    cost of forking. Raises ValueError naming the kinds the table has no cost for.
+    """
+    ops = col.ops_from_json(ops_by_level) if isinstance(ops_by_level, str) else ops_by_level
+    w = int(workers or table["map_workers"].iloc[0])
+    costs = _costs(table)
+    forks = w > 1
+    needed = {k.kind for k in ops if k.kind != "map_result"}
+    needed |= {"serialize", "deserialize"} if forks and any(k.kind == "map_result" and k.width > 1 for k in ops) else set()
+    missing = needed - set(costs)
+    if missing:
+        raise ValueError(f"the cost table ({table['library'].iloc[0]}, levels "
+                         f"{table['level'].min()}..{table['level'].max()}) has no cost for {sorted(missing)}")
+
+    def at(kind: str, level: int) -> float:
+        return float(np.interp(level, *costs[kind]))
+
+    total = 0.0
+    for (kind, level, width), n in ops.items():
+        share = math.ceil(width / w) / width
+        if kind != "map_result":
+            total += n * share * at(kind, level)
+        elif forks and width > 1:
+            total += n * (share * at("serialize", level) + at("deserialize", level))
+    return total
+
+
+def server_seconds(df: pd.DataFrame) -> pd.Series:
+    """Measured server seconds of each row: the wall time of its SERVER_PHASES."""
+    return sum(df[col.wall(p)].fillna(0.0) for p in SERVER_PHASES if col.wall(p) in df)
+
+
+def with_predictions(df: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """``df`` with a PREDICTED column: each row's server seconds from its ops_by_level at the
+    costs of its backend's table (``tables``: backend name -> microbenchmark table); NaN
+    for backends without a table and rows without by-level counts."""
+    counts = df[col.OPS_BY_LEVEL] if col.OPS_BY_LEVEL in df else pd.Series(None, index=df.index, dtype=object)
+    return df.assign(**{PREDICTED: [predict(c, tables[b]) if b in tables and isinstance(c, str) and c != "[]" else np.nan
+                                    for b, c in zip(df["backend"], counts)]})
+
+
+def plaintext_twin(backend: CKKSBackend) -> PlaintextBackend:
+    """The plaintext backend that plans and counts like ``backend``: its slots, depth bound and
+    bootstrap (level left, slot period)."""
+    bootstrap = {} if backend.bootstrap_depth() is None else {
+        "bootstrap_depth": backend.bootstrap_depth(), "bootstrap_slots": backend.bootstrap_slots()}
+    return PlaintextBackend(ring_dim=2 * backend.slots, max_depth=backend.max_depth(), **bootstrap)
+
+
+def predict_job(backend: CKKSBackend, table: pd.DataFrame, n: int, n_features: int, n_classes: int,
+                iterations: int, refresh: str = "none", refresh_every: int | None = None,
+                workers: int | None = None) -> pd.DataFrame:
+    """Predicted server seconds, per iteration, of the paper's algorithm on ``backend``
+    training n samples of n_features into n_classes, with the costs of ``table`` (measured
+    on that backend at the plan's depth) and ``workers`` parallel_map processes (default:
+    the table's).
+
+    The counts come from running the same trainer on :func:`plaintext_twin` on zero features
+    of that shape (the schedule depends on the shapes only). Its cost, estimated for
+    n = 60,000, 400 features, 10 classes: at ring 32768, 1875 data ciphertexts of 16384
+    doubles; the scores keep B x K = 18,750 windows alive at once (2.5 GB), the upload,
+    Z and Z x Bbar another 1 GB, so about 4 GB; some 500,000 numpy operations of 128 kB
+    per iteration, about 30 s each (ring 65536: half the ciphertexts, twice the size, the
+    same). One row per iteration: predicted_server_s, refreshes and the flat counts; the
+    first row also has predicted_setup_s (the server's setup operations and the upload's
+    deserialization, not the loading of its keys) and upload_cts.
+    """
+    plan = plan_for(backend, n, n_features + 1, n_classes, iterations, refresh, refresh_every)
+    depths = set(table["depth"])
+    if depths != {plan.depth}:
+        raise ValueError(f"the cost table was measured at depth {sorted(depths)}, this job's keys have depth "
+                         f"{plan.depth}: costs depend on the depth (the modulus chain); measure at {plan.depth}")
+    session = EncryptedSession(plaintext_twin(backend), np.zeros((n, n_features)), np.arange(n) % n_classes,
+                               n_classes, iterations, refresh, refresh_every=refresh_every)
+    assert session.plan == plan, "the plaintext twin plans differently from the backend"
+    rows = []
+    for rec in session:
+        rows.append({"iteration": rec.iteration, PREDICTED: predict(rec.ops_by_level, table, workers),
+                     "refreshes": rec.refreshes, **{k: rec.ops[k] for k in col.OP_LABELS}})
+        if rec.iteration == 1:
+            rows[0].update(predicted_setup_s=predict(rec.setup_ops_by_level, table, workers),
+                           upload_cts=sum(c for c, _ in rec.upload.values()))
+    return pd.DataFrame(rows).assign(n=n, library=backend.library, ring_dim=2 * backend.slots, depth=plan.depth,
+                                     map_workers=int(workers or table["map_workers"].iloc[0]))
+
+
+def _main(argv: list[str] | None = None) -> None:
+    from .config import backend_params, load_config
+
+    parser = argparse.ArgumentParser(prog="python -m hemlr.costmodel", description=(
+        "Predict the server time of the paper's algorithm on a backend of a config for a shape that "
+        "did not run, from the cost table its run measured (cost_model: true)."))
+    parser.add_argument("config", help="the run's config file")
+    parser.add_argument("backend", help="a backend entry of the config (a grid member's full name)")
+    parser.add_argument("--table", help="cost table (default results/<run>/costmodel/<backend>.parquet)")
+    parser.add_argument("--n", type=int, default=60000, help="training samples")
+    parser.add_argument("--features", type=int, default=400)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--iterations", type=int, nargs="+", default=[2, 20])
+    parser.add_argument("--refresh", choices=["none", "client", "bootstrap"], default=None,
+                        help="default: the backend entry's")
+    parser.add_argument("--workers", type=int, nargs="+", default=[None],
+                        help="parallel_map processes (default: the table's)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    entry = config["backends"][args.backend]
+    table = pd.read_parquet(args.table or Path("results", config["run"], "costmodel", f"{args.backend}.parquet"))
+    backend = registry.make_backend(backend_params(config, args.backend))
+    lines = []
+    for iterations in args.iterations:
+        for workers in args.workers:
+            job = predict_job(backend, table, args.n, args.features, args.classes, iterations,
+                              args.refresh or entry["refresh"], entry["refresh_every"], workers)
+            lines.append({"iterations": iterations, "map_workers": job["map_workers"].iloc[0],
+                          "server s (iterations)": job[PREDICTED].sum(), "server s / iteration": job[PREDICTED].mean(),
+                          "server setup s": job["predicted_setup_s"].iloc[0], "uploaded cts": job["upload_cts"].iloc[0],
+                          "refreshes": job["refreshes"].sum()})
+    print(f"{args.backend} ({backend.library}, ring {2 * backend.slots}), n = {args.n}:")
+    print(pd.DataFrame(lines).to_markdown(index=False, floatfmt=".4g"))
+
+
+if __name__ == "__main__":
+    _main()
