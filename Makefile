@@ -4,6 +4,7 @@
 #   make lint                 snakemake --lint on the default config and every named config
 #   make paper                the authors' RegNet features (workflow/configs/paper.yaml)
 #   make converge             20 encrypted iterations past the depth wall (workflow/configs/converge.yaml)
+#   make scaling              server time against n and the ring, with the cost model (workflow/configs/scaling.yaml)
 #   make bench-NAME           the benchmark workflow/configs/bench-NAME.yaml, e.g. bench-openfhe
 #                             (an unknown NAME fails, listing the available ones)
 #   make report [CONFIG=...]  re-merge the tables and re-draw the report of a config
@@ -27,7 +28,7 @@ NAMED_CONFIGS := $(sort $(wildcard workflow/configs/*.yaml))
 comma := ,
 space := $() $()
 
-.PHONY: run test lint paper converge $(BENCHMARKS) report clean
+.PHONY: run test lint paper converge scaling $(BENCHMARKS) report clean
 
 # Python 3.10 exactly (openfhe's wheel and Snakemake 7.32 need it): python3.10 if it answers,
 # else an installed pyenv 3.10.x (pyenv's shim exists but fails when 3.10 is not selected).
@@ -73,6 +74,9 @@ paper: $(STAMP)
 
 converge: $(STAMP)
 	$(call workflow,workflow/configs/converge.yaml)
+
+scaling: $(STAMP)
+	$(call workflow,workflow/configs/scaling.yaml)
 
 $(BENCHMARKS): bench-%: $(STAMP)
 	$(call workflow,workflow/configs/bench-$*.yaml)

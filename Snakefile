@@ -2,7 +2,8 @@
 
 Stages, one file each under workflow/rules/ (shared names and input functions in common.smk):
 data manifests -> cached features -> one training job per (dataset, backend) pair of the
-configured experiments -> merged report of the run.
+configured experiments (and, with `cost_model: true`, one microbenchmark per CKKS backend) ->
+merged report of the run.
 
     snakemake --cores all --configfile config.yaml
     snakemake --profile workflow/profiles/slurm --configfile config.yaml --cores 16   (on SLURM)
@@ -34,6 +35,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/costmodel.smk"
 include: "workflow/rules/report.smk"
 
 

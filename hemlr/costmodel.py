@@ -144,8 +144,8 @@ def predict(ops_by_level: Mapping[LevelKey, int] | str, table: pd.DataFrame, wor
     w = int(workers or table["map_workers"].iloc[0])
     costs = _costs(table)
     forks = w > 1
-    needed = {k.kind for k in ops if k.kind != "map_result"}
-    needed |= {"serialize", "deserialize"} if forks and any(k.kind == "map_result" and k.width > 1 for k in ops) else set()
+    crossing = forks and any(k.kind == "map_result" and k.width > 1 for k in ops)
+    needed = {k.kind for k in ops if k.kind != "map_result"} | ({"serialize", "deserialize"} if crossing else set())
     missing = needed - set(costs)
     if missing:
         raise ValueError(f"the cost table ({table['library'].iloc[0]}, levels "
@@ -174,8 +174,9 @@ def with_predictions(df: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd
     costs of its backend's table (``tables``: backend name -> microbenchmark table); NaN
     for backends without a table and rows without by-level counts."""
     counts = df[col.OPS_BY_LEVEL] if col.OPS_BY_LEVEL in df else pd.Series(None, index=df.index, dtype=object)
-    return df.assign(**{PREDICTED: [predict(c, tables[b]) if b in tables and isinstance(c, str) and c != "[]" else np.nan
-                                    for b, c in zip(df["backend"], counts)]})
+    predicted = [predict(c, tables[b]) if b in tables and isinstance(c, str) and c != "[]" else np.nan
+                 for b, c in zip(df["backend"], counts)]
+    return df.assign(**{PREDICTED: predicted})
 
 
 def plaintext_twin(backend: CKKSBackend) -> PlaintextBackend:

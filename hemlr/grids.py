@@ -14,7 +14,8 @@ becomes ``p``, list items are joined by ``-``, other characters outside ``[A-Za-
 become ``-``.
 
 Validation records each member's base name and the values of its grid keys (the config's
-``grid_members``); :func:`grid_columns` turns that record into columns of the results table.
+``grid_members``); :func:`grid_columns` turns that record into columns of the results table,
+and :func:`scaling_axes` says which scaling plots the run's grids call for.
 """
 from __future__ import annotations
 
@@ -146,3 +147,22 @@ def grid_columns(df: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
                      "grid_params": ", ".join(values) or None, **values})
     jobs = pd.DataFrame(rows)
     return df.merge(jobs.drop(columns=[c for c in jobs if c in df and c not in JOB]), on=JOB, how="left")
+
+
+#: the grid keys that set a dataset's size, and the one that sets a backend's ring
+SIZE_KEYS = ("n_train", "train_rows")
+RING_KEY = "ring_dim"
+
+
+def scaling_axes(config: Mapping[str, Any]) -> list[str]:
+    """The scaling plots of a validated ``config``: "n" when its experiments train on grid
+    members of at least two dataset sizes, "ring" when on members of at least two rings."""
+    members = config.get("grid_members", {})
+
+    def distinct(section: str, keys: tuple[str, ...]) -> int:
+        used = {name for experiment in config["experiments"] for name in experiment[section]}
+        return len({json.dumps(record["values"][k]) for name, record in members.get(section, {}).items()
+                    if name in used for k in keys if k in record["values"]})
+
+    return [axis for axis, n in (("n", distinct("datasets", SIZE_KEYS)), ("ring", distinct("backends", (RING_KEY,))))
+            if n > 1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -66,16 +66,29 @@ def _dataset(name: str, rows: pd.DataFrame, manifest: Mapping | None) -> dict[st
     }
 
 
-def render_html(df: pd.DataFrame, manifests: Mapping[str, Mapping] | None = None) -> str:
-    """The page for the merged table ``df`` (manifests: dataset name -> data-stage manifest)."""
+def _run_sections(df: pd.DataFrame, scaling: Sequence[str]) -> list[dict[str, Any]]:
+    """The sections about the whole run: the scaling plots (report.SCALING_AXES keys) and the
+    cost model's predictions, where there are any."""
+    sections = [{"title": f"Scaling with {report.SCALING_AXES[axis][1]}", "table": None, "note": None,
+                 "figure": _png(report.scaling_figure(df, axis))} for axis in scaling]
+    costs = report.cost_model_table(df)
+    if not costs.empty:
+        sections.append({"title": "Cost model", "table": _table(costs), "note": report.COST_MODEL_NOTE, "figure": None})
+    return sections
+
+
+def render_html(df: pd.DataFrame, manifests: Mapping[str, Mapping] | None = None, scaling: Sequence[str] = ()) -> str:
+    """The page for the merged table ``df`` (manifests: dataset name -> data-stage manifest;
+    scaling: the scaling plots to draw, hemlr.grids.scaling_axes)."""
     datasets = [_dataset(str(name), rows, (manifests or {}).get(str(name)))
                 for name, rows in df.groupby("dataset", sort=False)]
     return _ENV.get_template("report.html.j2").render(
         run=report.run_name(df), jobs=report.jobs_line(df), provenance=report.provenance_items(df),
-        datasets=datasets, notes=report.NOTES)
+        datasets=datasets, run_sections=_run_sections(df, scaling), notes=report.NOTES)
 
 
-def write_html(df: pd.DataFrame, path: Pathish, manifests: Mapping[str, Mapping] | None = None) -> None:
+def write_html(df: pd.DataFrame, path: Pathish, manifests: Mapping[str, Mapping] | None = None,
+               scaling: Sequence[str] = ()) -> None:
     """Write render_html's page to ``path`` (UTF-8)."""
     with open(path, "w", encoding="utf-8") as f:
-        f.write(render_html(df, manifests))
+        f.write(render_html(df, manifests, scaling))

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from . import columns as col
+from . import costmodel
 from .columns import JOB, OP_LABELS, REPEAT
 
 #: the cubic sigmoid's design range: the paper fits it to the logistic on [-8, 8]
@@ -463,6 +464,48 @@ def grid_sections(df: pd.DataFrame) -> list[str]:
     return lines
 
 
+COST_MODEL_NOTE = (
+    "Server time per iteration: the wall seconds of the iteration phase (with refresh and bootstrap where "
+    "present), the median over the job's repeats (min - max beside it), against the cost model's prediction "
+    "from the iteration's operation counts by level and the primitives' times measured at each level on this "
+    "backend (results/<run>/costmodel/, hemlr.costmodel). Error: predicted / measured - 1.")
+
+
+def cost_model_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per job (index) and iteration with a prediction (column costmodel.PREDICTED, from
+    costmodel.with_predictions): the measured server seconds (median over repeats, and min -
+    max), the predicted seconds, the error of the median and a flag beyond costmodel.TOLERANCE;
+    empty without predictions."""
+    columns = ["iteration", "measured s (median)", "measured s (min - max)", "predicted s", "error", "flag"]
+    rows = df[df[costmodel.PREDICTED].notna()] if costmodel.PREDICTED in df else df.iloc[:0]
+    rows = rows.assign(_server=costmodel.server_seconds(rows))
+    records = []
+    for (dataset, backend, iteration), g in rows.groupby([*JOB, "iteration"], sort=False):
+        server = g["_server"]
+        measured, predicted = server.median(), g[costmodel.PREDICTED].median()
+        error = predicted / measured - 1 if measured > 0 else np.nan
+        records.append({"job": f"{backend} on {dataset}", "iteration": str(iteration),
+                        "measured s (median)": _num(measured, ".3g"),
+                        "measured s (min - max)": f"{_num(server.min(), '.3g')} - {_num(server.max(), '.3g')}",
+                        "predicted s": _num(predicted, ".3g"), "error": "-" if pd.isna(error) else f"{error:+.0%}",
+                        "flag": f"OUTSIDE +-{costmodel.TOLERANCE:.0%}" if abs(error) > costmodel.TOLERANCE else ""})
+    return pd.DataFrame(records, columns=["job", *columns]).set_index("job")
+
+
+def cost_model_sections(df: pd.DataFrame) -> list[str]:
+    """summary.md's cost model section: cost_model_table, with a warning naming the jobs whose
+    prediction misses an iteration's measurement by more than costmodel.TOLERANCE."""
+    table = cost_model_table(df)
+    if table.empty:
+        return []
+    lines = ["", "## Cost model", "", COST_MODEL_NOTE]
+    off = list(dict.fromkeys(table.index[table["flag"] != ""]))
+    if off:
+        lines += ["", _markdown_flag(Flag(f"COST MODEL OFF BY MORE THAN {costmodel.TOLERANCE:.0%}", tuple(off),
+                                          "their predicted server time misses the measured one (table below)."))]
+    return lines + ["", _markdown(table)]
+
+
 def write_summary(df: pd.DataFrame, path: Pathish, manifests: Mapping[str, Mapping] | None = None) -> None:
     """summary.md: what ran where, then per dataset its inputs (``manifests``: dataset name ->
     data-stage manifest, optional), its warnings and the backends side by side."""
@@ -471,6 +514,7 @@ def write_summary(df: pd.DataFrame, path: Pathish, manifests: Mapping[str, Mappi
     for dataset, rows in df.groupby("dataset", sort=False):
         lines += _dataset_section(str(dataset), rows, (manifests or {}).get(str(dataset)))
     lines += grid_sections(df)
+    lines += cost_model_sections(df)
     lines += ["", f"Notes: {NOTES}"]
     Path(path).write_text("\n".join(lines) + "\n")
 
@@ -542,3 +586,34 @@ def plot_accuracy(df: pd.DataFrame, path: Pathish) -> None:
 
 def plot_phases(df: pd.DataFrame, path: Pathish) -> None:
     phases_figure(df).savefig(path, dpi=120, format="png")
+
+
+#: scaling plot -> (the column on its x axis, its label)
+SCALING_AXES = {"n": ("n_train", "training samples n"), "ring": ("ring_dim", "ring dimension N")}
+
+
+def scaling_figure(df: pd.DataFrame, axis: str) -> Figure:
+    """Log-log: server seconds per iteration (costmodel.server_seconds, the mean over a repeat's
+    iterations) against SCALING_AXES[axis]; one line per backend against n, per backend grid
+    and dataset against the ring; the line joins the medians over the repeats, the band spans
+    their min to max."""
+    x, label = SCALING_AXES[axis]
+    rows = df.assign(_server=costmodel.server_seconds(df), _repeat=_col(df, REPEAT).fillna(0),
+                     _line=df["backend"] if axis == "n" else
+                     _col(df, "grid").fillna(df["backend"]).astype(str) + " on " + df["dataset"].astype(str))
+    samples = rows.groupby(["_line", *JOB, "_repeat"], sort=False).agg(server=("_server", "mean"), x=(x, "first"))
+    fig, (ax,) = _figure(1, 6.5, 4.5)
+    for line, g in samples.groupby(level="_line", sort=False):
+        stats = g.groupby("x")["server"].agg(["median", "min", "max"]).sort_index()
+        (drawn,) = ax.plot(stats.index, stats["median"], marker="o", label=line)
+        ax.fill_between(stats.index, stats["min"], stats["max"], color=drawn.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set(xlabel=label, ylabel="server seconds per iteration", title=f"server time against {label}")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def plot_scaling(df: pd.DataFrame, axis: str, path: Pathish) -> None:
+    scaling_figure(df, axis).savefig(path, dpi=120, format="png")

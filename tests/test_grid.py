@@ -16,7 +16,7 @@ import yaml
 from hemlr import sources
 from hemlr.config import (ConfigError, backend_iterations, backend_params, backend_training, load_config, train_jobs,
                           validate_config)
-from hemlr.grids import grid_columns
+from hemlr.grids import grid_columns, scaling_axes
 from hemlr.report import grid_sections, write_summary
 
 from .test_workflow import _jobs_of_dry_run, snakemake
@@ -231,6 +231,32 @@ def test_named_runs_share_the_authors_features(monkeypatch: pytest.MonkeyPatch):
         cfg = load_config(REPO / "workflow/configs" / f"{name}.yaml")
         assert {k: v for k, v in cfg["datasets"]["authors-features"].items() if k != "standardize"} \
             == shared["authors-features"]
+
+
+def test_scaling_axes_follow_the_grids_the_experiments_train_on():
+    sizes = {"d": {"source": "digits", "n_train": [64, 128]}}
+    rings = {"p": {"library": "plaintext", "ring_dim": [16384, 32768]}}
+    assert scaling_axes(validate_config(config(rings, sizes))) == ["n", "ring"]
+    assert scaling_axes(validate_config(config(rings))) == ["ring"]
+    assert scaling_axes(validate_config(config({"p": {"library": "plaintext", "max_depth": [20, 30]}}, sizes))) == ["n"]
+    # a grid of one value varies nothing; a grid no experiment trains on draws nothing
+    assert scaling_axes(validate_config(config({"p": {"library": "plaintext", "ring_dim": [16384]}}))) == []
+    unused = validate_config({**config({"q": {"library": "plaintext"}}), "backends": {"q": {"library": "plaintext"},
+                                                                                        **rings}})
+    assert scaling_axes(unused) == []
+
+
+def test_the_scaling_workload(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(REPO)
+    cfg = load_config(REPO / "workflow/configs/scaling.yaml")
+    assert scaling_axes(cfg) == ["n", "ring"] and cfg["cost_model"] and (cfg["repeats"], cfg["iterations"]) == (3, 2)
+    assert sorted(train_jobs(cfg)) == sorted(
+        (f"authors-features-n_train_rows~0-{n}", f"{lib}_ring_dim~{ring}")
+        for n in (64, 128, 256) for lib in ("tenseal", "openfhe") for ring in (32768, 65536))
+    assert {name: (d["train_rows"], d["test_rows"]) for name, d in cfg["datasets"].items() if "~" in name} == {
+        f"authors-features-n_train_rows~0-{n}": ([0, n], [256, 512]) for n in (64, 128, 256)}
+    tenseal, openfhe = backend_params(cfg, "tenseal_ring_dim~65536"), backend_params(cfg, "openfhe_ring_dim~32768")
+    assert (tenseal["scale_bits"], tenseal["workers"], openfhe["scale_bits"]) == (50, 2, 40)
 
 
 @pytest.mark.parametrize("name, grid, members", [

@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from hemlr.costmodel import PREDICTED
 from hemlr.html_report import render_html, write_html
 from hemlr.report import merge_tables
 
 from .offline_html import external_references
-from .test_report import DIGITS, PAPER, PNG_MAGIC, fake_run_experiment, repeated, write_job
+from .test_report import DIGITS, PAPER, PNG_MAGIC, fake_run_experiment, repeated, scaling_run, write_job
 
 
 class _Page(HTMLParser):
@@ -160,3 +161,14 @@ def test_repeats_get_their_statistics_table(tmp_path: Path):
     assert ["job", "quantity", "n", "median", "min", "max", "IQR"] in page.headers
     assert ("<tr><th>tenseal-x5</th><td>keygen: wall s</td><td>5</td><td>3</td><td>1</td><td>100</td>"
             "<td>2</td></tr>") in html
+
+
+def test_scaling_plots_and_the_cost_model_get_sections_of_their_own(tmp_path: Path):
+    df = scaling_run()
+    df = df.assign(**{PREDICTED: df["time_iteration_s"] * 1.1})
+    page = _Page(render_html(df, scaling=["n", "ring"]))
+    assert page.h2[-3:] == ["Scaling with training samples n", "Scaling with ring dimension N", "Cost model"]
+    assert ["job", "iteration", "measured s (median)", "measured s (min - max)", "predicted s", "error", "flag"] \
+        in page.headers
+    assert len(page.images) == len(_Page(render_html(df)).images) + 2
+    assert "Cost model" not in _Page(render_html(df.drop(columns=PREDICTED))).h2

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from hemlr import sources
-from hemlr.report import (accuracy_table, merge_tables, plot_accuracy, plot_phases, repeats_table,
-                          sample_statistics, write_summary)
+from hemlr.costmodel import PREDICTED
+from hemlr.report import (accuracy_table, cost_model_table, merge_tables, plot_accuracy, plot_phases, plot_scaling,
+                          repeats_table, sample_statistics, scaling_figure, write_summary)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -258,3 +259,67 @@ def test_accuracies_that_differ_between_repeats_are_flagged(tmp_path: Path):
     low, high = cells(repeats, "| tenseal-n32768", "test accuracy (final)")[4:6]
     assert low == high
     assert "`tenseal-n32768` trained" not in text
+
+
+def predicted(df: pd.DataFrame, server_s: dict[tuple[int, int], float], predicted_s: dict[int, float]) -> pd.DataFrame:
+    """``df`` with the server time of (repeat, iteration) and each iteration's prediction."""
+    return df.assign(time_iteration_s=[server_s[r, i] for r, i in zip(df["repeat"], df["iteration"])],
+                     **{PREDICTED: df["iteration"].map(predicted_s)})
+
+
+def test_cost_model_table_compares_the_median_of_the_repeats(tmp_path: Path):
+    good = predicted(repeated(DIGITS, "tenseal-n32768", [1.0, 1.0, 1.0]),
+                     {(0, 1): 10.0, (1, 1): 12.0, (2, 1): 30.0, (0, 2): 4.0, (1, 2): 5.0, (2, 2): 6.0}, {1: 9.0, 2: 6.0})
+    off = predicted(fake_run_experiment(DIGITS, "plaintext"), {(0, 1): 1.0, (0, 2): 1.0}, {1: 1.3, 2: 0.7})
+    unpriced = fake_run_experiment(PAPER, "plaintext")  # no cost table: no row
+    table = cost_model_table(pd.concat([good, off, unpriced], ignore_index=True))
+    assert table.reset_index().values.tolist() == [
+        ["tenseal-n32768 on digits", "1", "12", "10 - 30", "9", "-25%", ""],  # median 12; within +-25%
+        ["tenseal-n32768 on digits", "2", "5", "4 - 6", "6", "+20%", ""],
+        ["plaintext on digits", "1", "1", "1 - 1", "1.3", "+30%", "OUTSIDE +-25%"],
+        ["plaintext on digits", "2", "1", "1 - 1", "0.7", "-30%", "OUTSIDE +-25%"]]
+    write_summary(pd.concat([good, off], ignore_index=True), tmp_path / "s.md")
+    text = (tmp_path / "s.md").read_text()
+    section = text.split("## Cost model")[1]
+    assert "> **WARNING: COST MODEL OFF BY MORE THAN 25%:** `plaintext on digits` their predicted" in section
+    assert cells(section, "| plaintext on digits", "| 1 ")[-2:] == ["+30%", "OUTSIDE +-25%"]
+
+
+def test_no_cost_model_section_without_predictions(merged: pd.DataFrame, tmp_path: Path):
+    assert cost_model_table(merged).empty
+    write_summary(merged.assign(**{PREDICTED: np.nan}), tmp_path / "s.md")
+    assert "## Cost model" not in (tmp_path / "s.md").read_text()
+
+
+def scaling_run() -> pd.DataFrame:
+    """Two libraries x two rings x two sizes x two repeats; time = n * ring / 2^20 (x 1.5 in repeat 1)."""
+    frames = []
+    for library, backend in (("tenseal", "tenseal-n32768"), ("plaintext", "plaintext")):
+        for ring in (32768, 65536):
+            for n in (64, 128):
+                for r in (0, 1):
+                    frame = fake_run_experiment({**DIGITS, "dataset": f"d_n_train~{n}", "n_train": n}, backend, repeat=r)
+                    frames.append(frame.assign(backend=f"{library}_ring_dim~{ring}", grid=library, ring_dim=ring,
+                                               time_iteration_s=n * ring / 2 ** 20 * (1.5 if r else 1.0)))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("axis, lines", [
+    ("n", {"tenseal_ring_dim~32768", "tenseal_ring_dim~65536", "plaintext_ring_dim~32768", "plaintext_ring_dim~65536"}),
+    ("ring", {f"{lib} on d_n_train~{n}" for lib in ("tenseal", "plaintext") for n in (64, 128)}),
+])
+def test_scaling_plots_draw_the_median_and_the_spread_of_the_repeats(tmp_path: Path, axis: str, lines: set[str]):
+    df = scaling_run()
+    ax = scaling_figure(df, axis).axes[0]
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    drawn = {line.get_label(): line for line in ax.get_lines()}
+    assert set(drawn) == lines
+    line = drawn["tenseal_ring_dim~32768" if axis == "n" else "tenseal on d_n_train~64"]
+    xs = [64, 128] if axis == "n" else [32768, 65536]
+    other = 32768 if axis == "n" else 64
+    assert list(line.get_xdata()) == xs
+    assert np.allclose(line.get_ydata(), [x * other / 2 ** 20 * 1.25 for x in xs])  # median of 1x and 1.5x
+    band = ax.collections[list(drawn).index(line.get_label())].get_paths()[0].vertices[:, 1]
+    assert np.isclose(band.min(), xs[0] * other / 2 ** 20) and np.isclose(band.max(), xs[1] * other / 2 ** 20 * 1.5)
+    plot_scaling(df, axis, tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes().startswith(PNG_MAGIC)

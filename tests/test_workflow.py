@@ -11,6 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from hemlr.costmodel import PREDICTED
+
+from .conftest import make_factory
 from .offline_html import external_references
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,3 +167,44 @@ def test_a_job_beyond_the_tolerance_fails_the_run_after_the_report(tmp_path: Pat
     assert "WARNING: FAILED:** `plaintext`" in summary
     assert (tmp_path / "reports" / RUN / "report.html").stat().st_size > 0
     assert not (tmp_path / "reports" / RUN / "verdict.txt").exists()
+
+
+COST_CONFIG = {
+    **CONFIG, "run": "costs", "cost_model": True, "repeats": 2,
+    "datasets": {"digits": {"source": "digits", "n_train": [32, 64]}},
+    "backends": {"plain": {"library": "plaintext", "ring_dim": [4096, 8192]},
+                 "sim": {"library": "concrete", "mode": "simulate", "n_components": 2, "iterations": 1}},
+    "experiments": [{"datasets": ["digits"], "backends": ["plain", "sim"]}],
+}
+
+
+def test_the_cost_model_times_each_ckks_backend_once_with_resources(tmp_path: Path):
+    proc = snakemake(tmp_path, COST_CONFIG, "--dry-run", "--cores", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = _jobs_of_dry_run(proc.stdout)
+    costs = {name: fields for name, fields in jobs.items() if name.startswith("costmodel[")}
+    assert sorted(costs) == ["costmodel[backend=plain_ring_dim~4096]", "costmodel[backend=plain_ring_dim~8192]"]
+    for fields in costs.values():
+        resources = dict(kv.split("=") for kv in fields["resources"].split(", "))
+        assert int(resources["mem_mb"]) > 0 and int(resources["runtime"]) >= 10
+    assert "reports/costs/scaling_n.png" in proc.stdout and "reports/costs/scaling_ring.png" in proc.stdout
+    off = snakemake(tmp_path, {**COST_CONFIG, "cost_model": False}, "--dry-run", "--cores", "2")
+    assert off.returncode == 0 and "costmodel[" not in str(_jobs_of_dry_run(off.stdout)), off.stderr[-3000:]
+
+
+def test_a_run_with_the_cost_model_reports_predictions_and_scaling(tmp_path: Path):
+    make_factory("concrete")
+    proc = snakemake(tmp_path, COST_CONFIG, "--cores", "1")
+    assert proc.returncode == 0, f"snakemake failed:\n{proc.stderr[-4000:]}\n{logs(tmp_path)}"
+    reports = tmp_path / "reports" / "costs"
+    table = pd.read_parquet(tmp_path / "results" / "costs" / "costmodel" / "plain_ring_dim~8192.parquet")
+    assert set(table["level"]) == set(range(15)) and table["backend"].eq("plain_ring_dim~8192").all()
+    df = pd.read_parquet(reports / "results.parquet")
+    plain = df[df["library"] == "plaintext"]
+    assert len(plain) == 2 * 2 * 2 * 2 and (plain[PREDICTED] > 0).all()  # sizes x rings x repeats x iterations
+    assert df.loc[df["library"] == "concrete", PREDICTED].isna().all()
+    summary = (reports / "summary.md").read_text()
+    assert "## Cost model" in summary and "plain_ring_dim~4096 on digits_n_train~32" in summary
+    for name in ("scaling_n.png", "scaling_ring.png"):
+        assert (reports / name).read_bytes().startswith(b"\x89PNG")
+    assert "Scaling with ring dimension N" in (reports / "report.html").read_text(encoding="utf-8")

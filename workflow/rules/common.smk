@@ -8,8 +8,11 @@ import os
 import re
 from pathlib import Path
 
+from backends import registry
+from backends.base import CKKSBackend
 from hemlr.config import backend_iterations, backend_params, backend_repeats, backend_training, train_jobs
 from hemlr.dataset import file_record
+from hemlr.grids import scaling_axes
 from hemlr.sources import source
 
 
@@ -36,6 +39,14 @@ REPORT_FILES = {
     "phases": f"{REPORTS}/time_per_phase.png",
     "html": f"{REPORTS}/report.html",
 }
+# Log-log plots of the server time against n and the ring, when the run's grids vary them.
+SCALING_PLOTS = {f"scaling_{axis}": f"{REPORTS}/scaling_{axis}.png" for axis in scaling_axes(config)}
+REPORT_FILES.update(SCALING_PLOTS)
+# cost_model: true: one table of the primitives' costs per CKKS backend entry of the jobs.
+COSTMODEL_TABLE = f"{RESULTS}/costmodel/{{backend}}.parquet"
+COSTMODEL_TABLES = [COSTMODEL_TABLE.format(backend=b) for b in dict.fromkeys(b for _, b in JOBS)
+                    if config["cost_model"]
+                    and issubclass(registry.backend_class(config["backends"][b]["library"]), CKKSBackend)]
 
 
 def _blocking_file(directory):
@@ -135,6 +146,15 @@ def _session_cost(wildcards):
     (mb, mb_per_ring), (setup_s, iteration_s) = CKKS_COST.get(spec["library"], CKKS_COST["tenseal"])
     rings = spec.get("ring_dim", 32768) / 32768
     return mb + mb_per_ring * rings, (setup_s + iteration_s * iterations) * rings
+
+
+def costmodel_cost(wildcards):
+    """(peak MB, seconds) of one backend's microbenchmark: one session's keys, and a few samples
+    of each primitive at each level, about two iterations' operations."""
+    mb, _ = train_cost(wildcards)
+    spec = backend_params(config, wildcards.backend)
+    _, (setup_s, iteration_s) = CKKS_COST.get(spec["library"], CKKS_COST["tenseal"])
+    return mb, (setup_s + 2 * iteration_s) * spec.get("ring_dim", 32768) / 32768
 
 
 def features_cost(wildcards):

@@ -7,6 +7,7 @@ rule report:
         tables=[TRAIN_TABLE.format(dataset=d, backend=b) for d, b in JOBS],
         benchmarks=[TRAIN_BENCHMARK.format(dataset=d, backend=b) for d, b in JOBS],
         manifests=[f"{RESULTS}/data/{d}.json" for d in dict.fromkeys(d for d, _ in JOBS)],
+        costmodels=COSTMODEL_TABLES,
     output:
         parquet=report(REPORT_FILES["parquet"], caption="../report/results.rst", category="Results"),
         csv=report(REPORT_FILES["csv"], caption="../report/results.rst", category="Results"),
@@ -14,6 +15,8 @@ rule report:
         accuracy=report(REPORT_FILES["accuracy"], caption="../report/accuracy.rst", category="Plots"),
         phases=report(REPORT_FILES["phases"], caption="../report/time_per_phase.rst", category="Plots"),
         html=report(REPORT_FILES["html"], caption="../report/report_html.rst", category="Summary"),
+        **{name: report(path, caption="../report/scaling.rst", category="Plots")
+           for name, path in SCALING_PLOTS.items()},
     resources:
         mem_mb=mem_mb(light_cost),
         runtime=runtime(light_cost),
