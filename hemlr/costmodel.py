@@ -63,14 +63,16 @@ def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | Non
                    samples: int = 5, hoisted_steps: int = 4, bootstrap: bool = False,
                    seed: int = 0) -> pd.DataFrame:
     """Wall seconds of each primitive on ``backend`` (a fresh client adapter, given keys of
-    ``depth`` here), at each of ``levels`` (default: every level 0..depth; products stop at
-    depth - 1, which they need one level beyond).
+    ``depth`` here), at each of ``levels`` (default: every level 0..depth; products, which
+    consume a level, stop at depth - 1).
 
     Each time is the median of ``samples`` calls after one warm-up call, through the public
     interface: its bookkeeping, the adapter's encoding, relinearisation and rescaling
     included, as the trainer pays them. ``hoisted_rotation`` is one step of a rotate_many over
     ``hoisted_steps`` steps; ``level_align`` at level l is a sum of a level-0 and a level-l
-    input less a sum of two level-l inputs (at least 0); ``bootstrap`` (only when asked:
+    input less a sum of two level-l inputs (at least 0: the trainer's shallower inputs are
+    mostly at level 0 or 1). Inputs above level 0 are products' outputs, as most of the
+    trainer's are (unrescaled where the library rescales lazily). ``bootstrap`` (only when asked:
     its keys are large) is timed at level depth - 1, where the trainer's state is. A level
     left out is interpolated by :func:`predict`.
 
@@ -196,12 +198,12 @@ def predict_job(backend: CKKSBackend, table: pd.DataFrame, n: int, n_features: i
     the table's).
 
     The counts come from running the same trainer on :func:`plaintext_twin` on zero features
-    of that shape (the schedule depends on the shapes only). Its cost, estimated for
-    n = 60,000, 400 features, 10 classes: at ring 32768, 1875 data ciphertexts of 16384
-    doubles; the scores keep B x K = 18,750 windows alive at once (2.5 GB), the upload,
-    Z and Z x Bbar another 1 GB, so about 4 GB; some 500,000 numpy operations of 128 kB
-    per iteration, about 30 s each (ring 65536: half the ciphertexts, twice the size, the
-    same). One row per iteration: predicted_server_s, refreshes and the flat counts; the
+    of that shape (the schedule depends on the shapes only). What that costs, estimated (not
+    measured) for n = 60,000, 400 features, 10 classes at ring 32768: 1875 data ciphertexts
+    of 16384 doubles; the scores keep B x K = 18,750 windows alive at once (2.5 GB), the
+    upload, Z and Z x Bbar another 1 GB, so about 4 GB; some 500,000 numpy operations on
+    128 kB per iteration, some 30 s (ring 65536: half the ciphertexts, twice their size,
+    about the same). One row per iteration: predicted_server_s, refreshes and the flat counts; the
     first row also has predicted_setup_s (the server's setup operations and the upload's
     deserialization, not the loading of its keys) and upload_cts.
     """
@@ -239,6 +241,9 @@ def _main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, nargs="+", default=[2, 20])
     parser.add_argument("--refresh", choices=["none", "client", "bootstrap"], default=None,
                         help="default: the backend entry's")
+    parser.add_argument("--refresh-every", type=int, default=None,
+                        help="iterations between refreshes (default: the backend entry's); sets the depth, "
+                             "which must be the cost table's")
     parser.add_argument("--workers", type=int, nargs="+", default=[None],
                         help="parallel_map processes (default: the table's)")
     args = parser.parse_args(argv)
@@ -250,7 +255,7 @@ def _main(argv: list[str] | None = None) -> None:
     for iterations in args.iterations:
         for workers in args.workers:
             job = predict_job(backend, table, args.n, args.features, args.classes, iterations,
-                              args.refresh or entry["refresh"], entry["refresh_every"], workers)
+                              args.refresh or entry["refresh"], args.refresh_every or entry["refresh_every"], workers)
             lines.append({"iterations": iterations, "map_workers": job["map_workers"].iloc[0],
                           "server s (iterations)": job[PREDICTED].sum(), "server s / iteration": job[PREDICTED].mean(),
                           "server setup s": job["predicted_setup_s"].iloc[0], "uploaded cts": job["upload_cts"].iloc[0],
