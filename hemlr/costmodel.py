@@ -146,8 +146,8 @@ def predict(ops_by_level: Mapping[LevelKey, int] | str, table: pd.DataFrame, wor
     w = int(workers or table["map_workers"].iloc[0])
     costs = _costs(table)
     forks = w > 1
-    crossing = forks and any(k.kind == "map_result" and k.width > 1 for k in ops)
-    needed = {k.kind for k in ops if k.kind != "map_result"} | ({"serialize", "deserialize"} if crossing else set())
+    crossing = forks and any(kind == "map_result" and width > 1 for kind, _, width in ops)
+    needed = {kind for kind, _, _ in ops if kind != "map_result"} | ({"serialize", "deserialize"} if crossing else set())
     missing = needed - set(costs)
     if missing:
         raise ValueError(f"the cost table ({table['library'].iloc[0]}, levels "
