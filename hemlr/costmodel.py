@@ -49,29 +49,21 @@ def run_depth(backend: CKKSBackend, iterations: int, refresh: str = "none",
     return plan_for(backend, 1, 1, 2, iterations, refresh, refresh_every).depth
 
 
-def _median_seconds(call: Callable[[], object], samples: int) -> float:
-    call()  # warm-up: first-call allocations, lazily built tables
-    times = []
-    for _ in range(samples):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
 def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | None = None, *,
                    samples: int = 5, hoisted_steps: int = 4, bootstrap: bool = False,
                    seed: int = 0) -> pd.DataFrame:
-    """Wall seconds of each primitive on ``backend`` (a fresh client adapter, given keys of
-    ``depth`` here), at each of ``levels`` (default: every level 0..depth; products, which
-    consume a level, stop at depth - 1).
+    """Wall seconds of each primitive of ``backend`` (a fresh client adapter, given keys of
+    ``depth`` here) on the server built from its published bytes, at each of ``levels``
+    (default: every level 0..depth; products, which consume a level, stop at depth - 1).
 
-    Each time is the median of ``samples`` calls after one warm-up call, through the public
-    interface: its bookkeeping, the adapter's encoding, relinearisation and rescaling
+    Each time is the median of ``samples`` calls after one warm-up call, the samples taken
+    in rounds over every (kind, level), through the public interface: its bookkeeping, the adapter's encoding, relinearisation and rescaling
     included, as the trainer pays them. ``hoisted_rotation`` is one step of a rotate_many over
-    ``hoisted_steps`` steps; ``level_align`` at level l is a sum of a level-0 and a level-l
-    input less a sum of two level-l inputs (at least 0: the trainer's shallower inputs are
-    mostly at level 0 or 1). Inputs above level 0 are products' outputs, as most of the
+    ``hoisted_steps`` steps; ``level_align`` at level l is a sum of a level-1 (at l = 1:
+    level-0) and a level-l input less a sum of two level-l inputs, at least 0: the trainer's
+    most frequent shallower inputs are Z and Z x Bbar, at levels 0 and 1, and bringing one
+    down costs OpenFHE a rescale at its own level, SEAL one at the other's (TenSEAL's
+    ``_at``). Inputs above level 0 are products' outputs, as most of the
     trainer's are (unrescaled where the library rescales lazily). ``bootstrap`` (only when asked:
     its keys are large) is timed at level depth - 1, where the trainer's state is. A level
     left out is interpolated by :func:`predict`.
@@ -83,41 +75,60 @@ def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | Non
     levels = sorted(set(range(depth + 1) if levels is None else levels))
     if not levels or levels[0] < 0 or levels[-1] > depth:
         raise ValueError(f"levels {levels} must lie in 0..{depth}")
-    he = backend
     steps = list(range(1, hoisted_steps + 1))
-    he.keygen(depth, steps, bootstrap=bootstrap)
+    backend.keygen(depth, steps, bootstrap=bootstrap)
+    # Timed where the trainer runs them: on a server built from the published bytes, on
+    # ciphertexts deserialized there (OpenFHE's additions are ~10x slower on those).
+    he = type(backend).server_from_bytes(backend.public_bytes(), depth, steps, bootstrap=bootstrap, **backend.params)
     rng = np.random.default_rng(seed)
     period = (he.bootstrap_slots() or he.slots) if bootstrap else he.slots
 
     def chain() -> list:
         # one ciphertext per level; |values| < 1 and periodic, as a bootstrap's input must be
-        cts = [he.encrypt(np.tile(rng.uniform(-0.5, 0.5, period), he.slots // period))]
+        fresh = backend.encrypt(np.tile(rng.uniform(-0.5, 0.5, period), he.slots // period))
+        cts = [he.deserialize(backend.serialize(fresh), 0)]
         for _ in range(depth):
             cts.append(he.mul_scalar(cts[-1], 1.0))
         return cts
 
     xs, ys = chain(), chain()
     mask = rng.uniform(-1.0, 1.0, he.slots)
-    rows = []
+    blobs = {level: he.serialize(xs[level]) for level in levels}
+    calls: dict[tuple[str, int], Callable[[], object]] = {}
     for level in levels:
         x, y = xs[level], ys[level]
-        blob = he.serialize(x)
-        calls: dict[str, Callable[[], object]] = {
-            "add": lambda: he.add(x, y), "add_plain": lambda: he.add_plain(x, mask),
-            "rotation": lambda: he.rotate(x, 1), "hoisted_rotation": lambda: he.rotate_many(x, steps),
-            "serialize": lambda: he.serialize(x), "deserialize": lambda: he.deserialize(blob, level)}
-        if level < depth:
-            calls.update({"ct_mult": lambda: he.mul(x, y), "pt_mult": lambda: he.mul_plain(x, mask),
-                          "scalar_mult": lambda: he.mul_scalar(x, 0.5)})
-        if bootstrap and level == depth - 1:
-            calls["bootstrap"] = lambda: he.bootstrap(x)
-        seconds = {kind: _median_seconds(call, samples) for kind, call in calls.items()}
-        seconds["hoisted_rotation"] /= len(steps)
+        calls.update({
+            ("add", level): lambda x=x, y=y: he.add(x, y),
+            ("add_plain", level): lambda x=x: he.add_plain(x, mask),
+            ("rotation", level): lambda x=x: he.rotate(x, 1),
+            ("hoisted_rotation", level): lambda x=x: he.rotate_many(x, steps),
+            ("serialize", level): lambda x=x: he.serialize(x),
+            ("deserialize", level): lambda level=level: he.deserialize(blobs[level], level)})
         if level > 0:
-            mixed = _median_seconds(lambda: he.add(xs[0], y), samples)
-            seconds["level_align"] = max(0.0, mixed - seconds["add"])
-        rows += [{"kind": kind, "level": level, "seconds": s, "n": samples} for kind, s in seconds.items()]
-    desc = he.describe()
+            calls["add_mixed", level] = lambda y=y, level=level: he.add(xs[min(level - 1, 1)], y)
+        if level < depth:
+            calls.update({("ct_mult", level): lambda x=x, y=y: he.mul(x, y),
+                          ("pt_mult", level): lambda x=x: he.mul_plain(x, mask),
+                          ("scalar_mult", level): lambda x=x: he.mul_scalar(x, 0.5)})
+        if bootstrap and level == depth - 1:
+            calls["bootstrap", level] = lambda x=x: he.bootstrap(x)
+    for call in calls.values():
+        call()  # warm-up: first-call allocations, lazily built tables
+    # In rounds over every (kind, level), so that a slow spell of the machine spreads over all
+    # of them instead of biasing a few levels.
+    times: dict[tuple[str, int], list[float]] = {key: [] for key in calls}
+    for _ in range(samples):
+        for key, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[key].append(time.perf_counter() - start)
+    seconds = {key: float(np.median(t)) for key, t in times.items()}
+    for level in levels:
+        seconds["hoisted_rotation", level] /= len(steps)
+        if level > 0:
+            seconds["level_align", level] = max(0.0, seconds.pop(("add_mixed", level)) - seconds["add", level])
+    rows = [{"kind": kind, "level": level, "seconds": s, "n": samples} for (kind, level), s in seconds.items()]
+    desc = backend.describe()
     about = {"library": desc.library, "ring_dim": desc.ring_dim, "depth": depth,
              "params": ", ".join(f"{k}={v}" for k, v in sorted(he.params.items())),
              "map_workers": he.workers, "workers": desc.workers, **provenance()}
