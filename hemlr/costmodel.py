@@ -79,7 +79,8 @@ def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | Non
     backend.keygen(depth, steps, bootstrap=bootstrap)
     # Timed where the trainer runs them: on a server built from the published bytes, on
     # ciphertexts deserialized there (OpenFHE's additions are ~10x slower on those).
-    he = type(backend).server_from_bytes(backend.public_bytes(), depth, steps, bootstrap=bootstrap, **backend.params)
+    he = type(backend).server_from_bytes(backend.public_bytes(), depth, steps, bootstrap=bootstrap,
+                                         **backend.params)
     rng = np.random.default_rng(seed)
     period = (he.bootstrap_slots() or he.slots) if bootstrap else he.slots
 
