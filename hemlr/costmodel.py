@@ -57,16 +57,17 @@ def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | Non
     (default: every level 0..depth; products, which consume a level, stop at depth - 1).
 
     Each time is the median of ``samples`` calls after one warm-up call, the samples taken
-    in rounds over every (kind, level), through the public interface: its bookkeeping, the adapter's encoding, relinearisation and rescaling
-    included, as the trainer pays them. ``hoisted_rotation`` is one step of a rotate_many over
-    ``hoisted_steps`` steps; ``level_align`` at level l is a sum of a level-1 (at l = 1:
-    level-0) and a level-l input less a sum of two level-l inputs, at least 0: the trainer's
-    most frequent shallower inputs are Z and Z x Bbar, at levels 0 and 1, and bringing one
-    down costs OpenFHE a rescale at its own level, SEAL one at the other's (TenSEAL's
-    ``_at``). Inputs above level 0 are products' outputs, as most of the
-    trainer's are (unrescaled where the library rescales lazily). ``bootstrap`` (only when asked:
-    its keys are large) is timed at level depth - 1, where the trainer's state is. A level
-    left out is interpolated by :func:`predict`.
+    in rounds over every (kind, level), through the public interface: its bookkeeping, the
+    adapter's encoding, relinearisation and rescaling included, as the trainer pays them.
+    ``hoisted_rotation`` is one step of a rotate_many over ``hoisted_steps`` steps;
+    ``level_align`` at level l is a sum of a level-1 (at l = 1: level-0) and a level-l input
+    less a sum of two level-l inputs, at least 0: the trainer's most frequent shallower
+    inputs are Z and Z x Bbar, at levels 0 and 1, and bringing one down costs OpenFHE a
+    rescale at its own level, TenSEAL one next to the deeper input's (its ``_at``). Inputs above
+    level 0 are products' outputs, as most of the trainer's are (unrescaled where the library
+    rescales lazily). ``bootstrap`` (only when asked: its keys are large) is timed at level
+    depth - 1, where the trainer's state is. A level left out is interpolated by
+    :func:`predict`.
 
     One row per (kind, level): kind, level, seconds, n (samples), then what was measured
     (library, ring_dim, depth, params, map_workers: the processes parallel_map spreads
@@ -159,7 +160,8 @@ def predict(ops_by_level: Mapping[LevelKey, int] | str, table: pd.DataFrame, wor
     costs = _costs(table)
     forks = w > 1
     crossing = forks and any(kind == "map_result" and width > 1 for kind, _, width in ops)
-    needed = {kind for kind, _, _ in ops if kind != "map_result"} | ({"serialize", "deserialize"} if crossing else set())
+    needed = {kind for kind, _, _ in ops if kind != "map_result"}
+    needed |= {"serialize", "deserialize"} if crossing else set()
     missing = needed - set(costs)
     if missing:
         raise ValueError(f"the cost table ({table['library'].iloc[0]}, levels "

@@ -269,7 +269,8 @@ def predicted(df: pd.DataFrame, server_s: dict[tuple[int, int], float], predicte
 
 def test_cost_model_table_compares_the_median_of_the_repeats(tmp_path: Path):
     good = predicted(repeated(DIGITS, "tenseal-n32768", [1.0, 1.0, 1.0]),
-                     {(0, 1): 10.0, (1, 1): 12.0, (2, 1): 30.0, (0, 2): 4.0, (1, 2): 5.0, (2, 2): 6.0}, {1: 9.0, 2: 6.0})
+                     {(0, 1): 10.0, (1, 1): 12.0, (2, 1): 30.0, (0, 2): 4.0, (1, 2): 5.0, (2, 2): 6.0},
+                     {1: 9.0, 2: 6.0})
     off = predicted(fake_run_experiment(DIGITS, "plaintext"), {(0, 1): 1.0, (0, 2): 1.0}, {1: 1.3, 2: 0.7})
     unpriced = fake_run_experiment(PAPER, "plaintext")  # no cost table: no row
     table = cost_model_table(pd.concat([good, off, unpriced], ignore_index=True))
@@ -298,7 +299,8 @@ def scaling_run() -> pd.DataFrame:
         for ring in (32768, 65536):
             for n in (64, 128):
                 for r in (0, 1):
-                    frame = fake_run_experiment({**DIGITS, "dataset": f"d_n_train~{n}", "n_train": n}, backend, repeat=r)
+                    dataset = {**DIGITS, "dataset": f"d_n_train~{n}", "n_train": n}
+                    frame = fake_run_experiment(dataset, backend, repeat=r)
                     frames.append(frame.assign(backend=f"{library}_ring_dim~{ring}", grid=library, ring_dim=ring,
                                                time_iteration_s=n * ring / 2 ** 20 * (1.5 if r else 1.0)))
     return pd.concat(frames, ignore_index=True)
