@@ -272,7 +272,7 @@ def _main(argv: list[str] | None = None) -> None:
                               args.refresh or entry["refresh"], args.refresh_every or entry["refresh_every"], workers)
             lines.append({"iterations": iterations, "map_workers": job["map_workers"].iloc[0],
                           "server s (iterations)": job[PREDICTED].sum(), "server s / iteration": job[PREDICTED].mean(),
-                          "server setup s": job["predicted_setup_s"].iloc[0], "uploaded cts": job["upload_cts"].iloc[0],
+                          "server setup s": job["predicted_setup_s"].iloc[0], "uploaded cts": int(job["upload_cts"].iloc[0]),
                           "refreshes": job["refreshes"].sum()})
     print(f"{args.backend} ({backend.library}, ring {2 * backend.slots}), n = {args.n}:")
     print(pd.DataFrame(lines).to_markdown(index=False, floatfmt=".4g"))
