@@ -79,7 +79,7 @@ def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | Non
     steps = list(range(1, hoisted_steps + 1))
     backend.keygen(depth, steps, bootstrap=bootstrap)
     # Timed where the trainer runs them: on a server built from the published bytes, on
-    # ciphertexts deserialized there (OpenFHE's additions are ~10x slower on those).
+    # ciphertexts deserialized there, as the trainer's inputs are.
     he = type(backend).server_from_bytes(backend.public_bytes(), depth, steps, bootstrap=bootstrap,
                                          **backend.params)
     rng = np.random.default_rng(seed)
