@@ -48,6 +48,14 @@ LEVEL_KINDS: tuple[str, ...] = ("ct_mult", "pt_mult", "scalar_mult", "add", "add
                                 "hoisted_rotation", "level_align", "bootstrap", "map_result", "serialize",
                                 "deserialize", "encrypt", "decrypt")
 
+#: The OP_KINDS counts each LEVEL_KINDS operation adds to (the by-level counts are the only
+#: ones kept; the flat ones are their sums).
+_FLAT_OF: dict[str, tuple[str, ...]] = {
+    "ct_mult": ("ct_mult", "rescale"), "pt_mult": ("pt_mult", "rescale"),
+    "scalar_mult": ("scalar_mult", "rescale"), "add": ("add",), "add_plain": ("add",),
+    "rotation": ("rotation",), "hoisted_rotation": ("rotation",), "bootstrap": ("bootstrap",),
+    "encrypt": ("encrypt",), "decrypt": ("decrypt",)}
+
 
 class LevelKey(NamedTuple):
     """What by-level counts are keyed by."""
@@ -93,18 +101,22 @@ class Ciphertext:
 
 class OpSnapshot(dict):
     """Operation counts by kind (OP_KINDS), as a dict, plus ``by_level``: the same operations
-    by LevelKey (LEVEL_KINDS), which a cost model prices level by level."""
+    by LevelKey (LEVEL_KINDS), which a cost model prices level by level. The flat counts
+    are computed from ``by_level``, so the two never disagree."""
 
-    def __init__(self, flat: Mapping[str, int] = (), by_level: Mapping[LevelKey, int] = ()) -> None:
+    def __init__(self, by_level: Mapping[LevelKey, int] = ()) -> None:
+        self.by_level: dict[LevelKey, int] = {k: int(n) for k, n in dict(by_level).items() if n}
+        flat = dict.fromkeys(OP_KINDS, 0)
+        for key, n in self.by_level.items():
+            for kind in _FLAT_OF.get(key[0], ()):
+                flat[kind] += n
         super().__init__(flat)
-        self.by_level: dict[LevelKey, int] = dict(by_level)
 
 
 @dataclass
 class OpCounts:
     """Operation counters kept by the interface (never by the adapters)."""
 
-    counts: Counter = field(default_factory=Counter)
     #: LevelKey -> operations
     by_level: Counter = field(default_factory=Counter)
     #: items of the parallel_map running now (1: none); a worker count does not change it
@@ -116,17 +128,13 @@ class OpCounts:
 
     def merge(self, other: OpSnapshot) -> None:
         """Add counts made elsewhere (a forked worker's)."""
-        self.counts.update(other)
         self.by_level.update(other.by_level)
 
     def snapshot(self) -> OpSnapshot:
-        return OpSnapshot({k: int(self.counts.get(k, 0)) for k in OP_KINDS}, self.by_level)
+        return OpSnapshot(self.by_level)
 
     def since(self, before: OpSnapshot) -> OpSnapshot:
-        now = self.snapshot()
-        by_level = {k: n - before.by_level.get(k, 0) for k, n in now.by_level.items()}
-        return OpSnapshot({k: now[k] - before.get(k, 0) for k in OP_KINDS},
-                          {k: n for k, n in by_level.items() if n})
+        return OpSnapshot({k: n - before.by_level.get(k, 0) for k, n in self.by_level.items()})
 
 
 @dataclass(frozen=True)
@@ -351,13 +359,11 @@ class CKKSBackend(Adapter):
         if values.shape != (self.slots,):
             raise ValueError(f"encrypt expects {self.slots} slot values, got shape {values.shape}")
         self._require_client("encrypt")
-        self.ops.counts["encrypt"] += 1
         self.ops.tally("encrypt", 0)
         return Ciphertext(self._encrypt(values), 0)
 
     def decrypt(self, ct: Ciphertext) -> np.ndarray:
         self._require_client("decrypt")
-        self.ops.counts["decrypt"] += 1
         self.ops.tally("decrypt", ct.level)
         return np.asarray(self._decrypt(ct), dtype=np.float64)[: self.slots]
 
@@ -398,7 +404,6 @@ class CKKSBackend(Adapter):
         if ct.level >= self.depth:
             raise DepthExceeded(f"{self.library}: a bootstrap's input needs one level left "
                                 f"(it is rescaled first); got level {ct.level} of {self.depth}")
-        self.ops.counts["bootstrap"] += 1
         self.ops.tally("bootstrap", ct.level)
         return Ciphertext(self._bootstrap(ct), self.bootstrap_depth())
 
@@ -421,41 +426,32 @@ class CKKSBackend(Adapter):
 
     # ---------------------------------------------------------------- evaluation
     def add(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
-        self.ops.counts["add"] += 1
         self._tally_binary("add", a, b)
         return Ciphertext(self._add(a, b), max(a.level, b.level))
 
     def sub(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
-        self.ops.counts["add"] += 1
         self._tally_binary("add", a, b)
         return Ciphertext(self._sub(a, b), max(a.level, b.level))
 
     def add_plain(self, a: Ciphertext, values: np.ndarray | float) -> Ciphertext:
-        self.ops.counts["add"] += 1
         self.ops.tally("add_plain", a.level)
         return Ciphertext(self._add_plain(a, self._as_slots(values)), a.level)
 
     def mul(self, a: Ciphertext, b: Ciphertext) -> Ciphertext:
         """Ciphertext x ciphertext, relinearised and rescaled (one level)."""
         level = self._next_level(max(a.level, b.level), "ciphertext multiplication")
-        self.ops.counts["ct_mult"] += 1
-        self.ops.counts["rescale"] += 1
         self._tally_binary("ct_mult", a, b)
         return Ciphertext(self._mul(a, b), level)
 
     def mul_plain(self, a: Ciphertext, values: np.ndarray) -> Ciphertext:
         """Ciphertext x plaintext slot vector (e.g. a 0/1 mask), rescaled (one level)."""
         level = self._next_level(a.level, "plaintext multiplication")
-        self.ops.counts["pt_mult"] += 1
-        self.ops.counts["rescale"] += 1
         self.ops.tally("pt_mult", a.level)
         return Ciphertext(self._mul_plain(a, self._as_slots(values)), level)
 
     def mul_scalar(self, a: Ciphertext, value: float) -> Ciphertext:
         """Ciphertext x real constant, rescaled (one level)."""
         level = self._next_level(a.level, "scalar multiplication")
-        self.ops.counts["scalar_mult"] += 1
-        self.ops.counts["rescale"] += 1
         self.ops.tally("scalar_mult", a.level)
         return Ciphertext(self._mul_scalar(a, float(value)), level)
 
@@ -465,7 +461,6 @@ class CKKSBackend(Adapter):
         if step == 0:
             return a
         self._check_key(step)
-        self.ops.counts["rotation"] += 1
         self.ops.tally("rotation", a.level)
         return Ciphertext(self._rotate(a, step), a.level)
 
@@ -475,7 +470,6 @@ class CKKSBackend(Adapter):
         for s in norm:
             if s:
                 self._check_key(s)
-        self.ops.counts["rotation"] += sum(1 for s in norm if s)
         self.ops.tally("hoisted_rotation", a.level, sum(1 for s in norm if s))
         raws = self._rotate_many(a, [s for s in norm if s])
         it = iter(raws)
