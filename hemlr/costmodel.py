@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -205,11 +205,11 @@ def plaintext_twin(backend: CKKSBackend) -> PlaintextBackend:
 
 def predict_job(backend: CKKSBackend, table: pd.DataFrame, n: int, n_features: int, n_classes: int,
                 iterations: int, refresh: str = "none", refresh_every: int | None = None,
-                workers: int | None = None) -> pd.DataFrame:
+                workers: Sequence[int | None] = (None,)) -> pd.DataFrame:
     """Predicted server seconds, per iteration, of the paper's algorithm on ``backend``
     training n samples of n_features into n_classes, with the costs of ``table`` (measured
-    on that backend at the plan's depth) and ``workers`` parallel_map processes (default:
-    the table's).
+    on that backend at the plan's depth), for each of ``workers`` parallel_map processes
+    (None: the table's); the counts are made once for all of them.
 
     The counts come from running the same trainer on :func:`plaintext_twin` on zero features
     of that shape (the schedule depends on the shapes only). What that costs, estimated (not
@@ -229,15 +229,17 @@ def predict_job(backend: CKKSBackend, table: pd.DataFrame, n: int, n_features: i
     session = EncryptedSession(plaintext_twin(backend), np.zeros((n, n_features)), np.arange(n) % n_classes,
                                n_classes, iterations, refresh, refresh_every=refresh_every)
     assert session.plan == plan, "the plaintext twin plans differently from the backend"
+    records = list(session)
     rows = []
-    for rec in session:
-        rows.append({"iteration": rec.iteration, PREDICTED: predict(rec.ops_by_level, table, workers),
-                     "refreshes": rec.refreshes, **{k: rec.ops[k] for k in col.OP_LABELS}})
-        if rec.iteration == 1:
-            rows[0].update(predicted_setup_s=predict(rec.setup_ops_by_level, table, workers),
-                           upload_cts=sum(c for c, _ in rec.upload.values()))
-    return pd.DataFrame(rows).assign(n=n, library=backend.library, ring_dim=2 * backend.slots, depth=plan.depth,
-                                     map_workers=int(workers or table["map_workers"].iloc[0]))
+    for w in workers:
+        for rec in records:
+            rows.append({"map_workers": int(w or table["map_workers"].iloc[0]), "iteration": rec.iteration,
+                         PREDICTED: predict(rec.ops_by_level, table, w),
+                         "refreshes": rec.refreshes, **{k: rec.ops[k] for k in col.OP_LABELS}})
+            if rec.iteration == 1:
+                rows[-1].update(predicted_setup_s=predict(rec.setup_ops_by_level, table, w),
+                                upload_cts=sum(c for c, _ in rec.upload.values()))
+    return pd.DataFrame(rows).assign(n=n, library=backend.library, ring_dim=2 * backend.slots, depth=plan.depth)
 
 
 def _main(argv: list[str] | None = None) -> None:
@@ -267,12 +269,13 @@ def _main(argv: list[str] | None = None) -> None:
     backend = registry.make_backend(backend_params(config, args.backend))
     lines = []
     for iterations in args.iterations:
-        for workers in args.workers:
-            job = predict_job(backend, table, args.n, args.features, args.classes, iterations,
-                              args.refresh or entry["refresh"], args.refresh_every or entry["refresh_every"], workers)
-            lines.append({"iterations": iterations, "map_workers": job["map_workers"].iloc[0],
+        jobs = predict_job(backend, table, args.n, args.features, args.classes, iterations,
+                           args.refresh or entry["refresh"], args.refresh_every or entry["refresh_every"], args.workers)
+        for workers, job in jobs.groupby("map_workers", sort=False):
+            lines.append({"iterations": iterations, "map_workers": workers,
                           "server s (iterations)": job[PREDICTED].sum(), "server s / iteration": job[PREDICTED].mean(),
-                          "server setup s": job["predicted_setup_s"].iloc[0], "uploaded cts": int(job["upload_cts"].iloc[0]),
+                          "server setup s": job["predicted_setup_s"].iloc[0],
+                          "uploaded cts": int(job["upload_cts"].iloc[0]),
                           "refreshes": job["refreshes"].sum()})
     print(f"{args.backend} ({backend.library}, ring {2 * backend.slots}), n = {args.n}:")
     print(pd.DataFrame(lines).to_markdown(index=False, floatfmt=".4g"))
