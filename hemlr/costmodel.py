@@ -13,9 +13,11 @@ counts exactly like a ring of that size.
 from __future__ import annotations
 
 import argparse
-import math
+import multiprocessing
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from multiprocessing import connection
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,8 @@ from .trainer import EncryptedSession, plan_for
 #: kinds microbenchmark() times (map_result is priced from serialize and deserialize)
 TIMED_KINDS: tuple[str, ...] = ("ct_mult", "pt_mult", "scalar_mult", "add", "add_plain", "rotation",
                                 "hoisted_rotation", "level_align", "serialize", "deserialize", "bootstrap")
+#: the fixed cost of one forked parallel_map (timed when the backend forks), by its results' level
+MAP_OVERHEAD = "map_overhead"
 #: kinds that consume a level: they need one left
 PRODUCTS = ("ct_mult", "pt_mult", "scalar_mult")
 #: phases that make up the server's time of an iteration
@@ -39,6 +43,8 @@ SERVER_PHASES = ("iteration", "refresh", "bootstrap")
 #: relative error beyond which the report flags a prediction
 TOLERANCE = 0.25
 PREDICTED = "predicted_server_s"
+#: seconds a round of the concurrent microbenchmark waits for its other processes
+_BARRIER_TIMEOUT_S = 600
 
 
 def run_depth(backend: CKKSBackend, iterations: int, refresh: str = "none",
@@ -69,9 +75,14 @@ def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | Non
     depth - 1, where the trainer's state is. A level left out is interpolated by
     :func:`predict`.
 
-    One row per (kind, level): kind, level, seconds, n (samples), then what was measured
-    (library, ring_dim, depth, params, map_workers: the processes parallel_map spreads
-    over, workers: the library's own) and where (hemlr.provenance).
+    When the backend's parallel_map forks (map_workers > 1), every primitive but the
+    bootstrap (which no map runs) is timed again in map_workers processes at once, as the
+    items of such a map run; :func:`predict` prices the operations inside maps with those.
+
+    One row per (kind, level, processes): kind, level, processes (1, or map_workers for the
+    concurrent timing), seconds, n (samples, pooled over the processes), then what was
+    measured (library, ring_dim, depth, params, map_workers: the processes parallel_map
+    spreads over, workers: the library's own) and where (hemlr.provenance).
     """
     levels = sorted(set(range(depth + 1) if levels is None else levels))
     if not levels or levels[0] < 0 or levels[-1] > depth:
@@ -116,25 +127,108 @@ def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | Non
             calls["bootstrap", level] = lambda x=x: he.bootstrap(x)
     for call in calls.values():
         call()  # warm-up: first-call allocations, lazily built tables
-    # In rounds over every (kind, level), so that a slow spell of the machine spreads over all
-    # of them instead of biasing a few levels.
-    times: dict[tuple[str, int], list[float]] = {key: [] for key in calls}
-    for _ in range(samples):
-        for key, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[key].append(time.perf_counter() - start)
-    seconds = {key: float(np.median(t)) for key, t in times.items()}
-    for level in levels:
-        seconds["hoisted_rotation", level] /= len(steps)
-        if level > 0:
-            seconds["level_align", level] = max(0.0, seconds.pop(("add_mixed", level)) - seconds["add", level])
-    rows = [{"kind": kind, "level": level, "seconds": s, "n": samples} for (kind, level), s in seconds.items()]
+    rows, measured = [], {}
+    for processes in sorted({1, he.workers}):
+        timed = calls if processes == 1 else {key: c for key, c in calls.items() if key[0] != "bootstrap"}
+        times = _rounds(timed, samples) if processes == 1 else _concurrent_rounds(timed, samples, processes)
+        seconds = measured[processes] = {key: float(np.median(t)) for key, t in times.items()}
+        for level in levels:
+            seconds["hoisted_rotation", level] /= len(steps)
+            if level > 0:
+                seconds["level_align", level] = max(0.0, seconds.pop(("add_mixed", level)) - seconds["add", level])
+        rows += [{"kind": kind, "level": level, "processes": processes, "seconds": s, "n": samples * processes}
+                 for (kind, level), s in seconds.items()]
+    if he.workers > 1:
+        rows += _map_overheads(he, xs, ys, mask, levels, samples, measured[1], measured[he.workers])
     desc = backend.describe()
     about = {"library": desc.library, "ring_dim": desc.ring_dim, "depth": depth,
              "params": ", ".join(f"{k}={v}" for k, v in sorted(he.params.items())),
              "map_workers": he.workers, "workers": desc.workers, **provenance()}
     return pd.DataFrame([{**row, **about} for row in rows])
+
+
+Timings = dict[tuple[str, int], list[float]]
+
+
+def _map_overheads(he: CKKSBackend, xs: Sequence, ys: Sequence, mask: np.ndarray, levels: Sequence[int],
+                   samples: int, alone: Mapping[tuple[str, int], float],
+                   concurrent: Mapping[tuple[str, int], float]) -> list[dict]:
+    """MAP_OVERHEAD rows, by the results' level: what a forked parallel_map costs beyond its
+    operations. Each of its map_workers items is a score window's first steps (a product, a
+    rotation, a plaintext product) on the inputs ``xs`` and ``ys`` at a level of ``levels``;
+    its operations are priced at the ``concurrent`` costs, the results' deserializations
+    here ``alone``. The rest is forking this process, each fresh worker's first operations
+    paying for the memory they touch first (copy-on-write and page faults: ~35,000 minor
+    faults and 0.5-1 s more for a worker's first item at ring 65536, measured), and the
+    pool's teardown. Median of ``samples`` maps, at least 0."""
+    w, rows = he.workers, []
+
+    def cost(costs: Mapping[tuple[str, int], float], kind: str, level: int) -> float:
+        measured = sorted((lv, s) for (k, lv), s in costs.items() if k == kind)
+        return float(np.interp(level, *zip(*measured)))
+
+    for level in (lv for lv in levels if lv + 2 <= len(xs) - 1):
+        x, y = xs[level], ys[level]
+        walls = []
+        for _ in range(samples):
+            start = time.perf_counter()
+            he.parallel_map(lambda _, x=x, y=y: he.mul_plain(he.rotate(he.mul(x, y), 1), mask), range(w))
+            walls.append(time.perf_counter() - start)
+        work = (cost(concurrent, "ct_mult", level) + cost(concurrent, "rotation", level + 1)
+                + cost(concurrent, "pt_mult", level + 1) + cost(concurrent, "serialize", level + 2)
+                + w * cost(alone, "deserialize", level + 2))
+        rows.append({"kind": MAP_OVERHEAD, "level": level + 2, "processes": w,
+                     "seconds": max(0.0, float(np.median(walls)) - work), "n": samples})
+    return rows
+
+
+def _rounds(calls: Mapping[tuple[str, int], Callable[[], object]], samples: int,
+            barrier: threading.Barrier | None = None) -> Timings:
+    """Wall seconds of ``samples`` calls of each of ``calls``, taken in rounds over all of them
+    so that a slow spell of the machine spreads over every (kind, level) instead of biasing a
+    few; each round starts at ``barrier`` when one is given."""
+    times: Timings = {key: [] for key in calls}
+    for _ in range(samples):
+        if barrier is not None:
+            barrier.wait()
+        for key, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[key].append(time.perf_counter() - start)
+    return times
+
+
+def _concurrent_rounds(calls: Mapping[tuple[str, int], Callable[[], object]], samples: int,
+                       processes: int) -> Timings:
+    """:func:`_rounds` in ``processes`` forked copies of this process at once, as the items of a
+    forked parallel_map run: the copies contend for the cores' caches and memory bandwidth
+    (on this 2-vCPU machine a ring-65536 rotation then costs more than alone). Each round
+    starts in all copies together; the samples of all copies are pooled."""
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(processes, timeout=_BARRIER_TIMEOUT_S)
+    children, pipes = [], []
+    for _ in range(processes):
+        receive, send = ctx.Pipe(duplex=False)
+        child = ctx.Process(target=lambda send=send: send.send(_rounds(calls, samples, barrier)), daemon=True)
+        child.start()
+        send.close()  # so that receive() sees the end of a child that died
+        children.append(child)
+        pipes.append(receive)
+    results, pending = [], list(pipes)
+    while pending:
+        for pipe in connection.wait(pending):
+            pending.remove(pipe)
+            try:
+                results.append(pipe.recv())
+            except EOFError:
+                barrier.abort()  # the others wait for the dead one at their next round
+                for child in children:
+                    child.join()
+                raise RuntimeError("a process of the concurrent microbenchmark died (exit codes "
+                                   f"{[child.exitcode for child in children]}); its error is above") from None
+    for child in children:
+        child.join()
+    return {key: [t for result in results for t in result[key]] for key in calls}
 
 
 def _costs(table: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -148,35 +242,50 @@ def predict(ops_by_level: Mapping[LevelKey, int] | str, table: pd.DataFrame, wor
     ``ops_by_level`` cell of the results table) at the costs of ``table`` (microbenchmark's).
 
     The sum over operations of count x the kind's cost at the input's level, linearly
-    interpolated between measured levels and held constant beyond them. The operations of a
-    parallel_map of width m spread over ``workers`` processes (default: the table's
-    map_workers) in ceil(m / workers) rounds, so each costs ceil(m / workers) / m of its
-    time; when such a map forks (workers > 1, m > 1), each result adds a serialization
-    (spread likewise) and a deserialization here (not). Assumes equal items and no other
-    cost of forking. Raises ValueError naming the kinds the table has no cost for.
+    interpolated between measured levels and held constant beyond them. The items of a
+    parallel_map of width m run on ``workers`` processes (default: the table's map_workers)
+    in rounds: m // workers full rounds, then one of the rest. An operation of a round of
+    several items costs what the table measured in concurrent processes (its rows with
+    processes > 1; this machine's contention is assumed for other process counts, and
+    without such rows the single-process cost), one alone what it measured alone. So each
+    of the map's operations costs (m // w x concurrent + [m % w > 1] x concurrent
+    + [m % w = 1] x alone) / m. When such a map forks (workers > 1, m > 1), each result adds
+    a serialization there (spread likewise) and a deserialization here, and the map its
+    MAP_OVERHEAD at its results' level (forking, fresh workers' first touch of memory,
+    teardown; 0 where the table has none). Assumes equal items. Raises ValueError naming the
+    kinds the table has no cost for.
     """
     ops = col.ops_from_json(ops_by_level) if isinstance(ops_by_level, str) else ops_by_level
     w = int(workers or table["map_workers"].iloc[0])
-    costs = _costs(table)
+    # tables cached before the concurrent timing existed were measured alone
+    processes = table["processes"] if "processes" in table else pd.Series(1, index=table.index)
+    alone, together = _costs(table[processes == 1]), _costs(table[processes > 1])
     forks = w > 1
     crossing = forks and any(kind == "map_result" and width > 1 for kind, _, width in ops)
     needed = {kind for kind, _, _ in ops if kind != "map_result"}
     needed |= {"serialize", "deserialize"} if crossing else set()
-    missing = needed - set(costs)
+    missing = needed - set(alone)
     if missing:
         raise ValueError(f"the cost table ({table['library'].iloc[0]}, levels "
                          f"{table['level'].min()}..{table['level'].max()}) has no cost for {sorted(missing)}")
 
-    def at(kind: str, level: int) -> float:
-        return float(np.interp(level, *costs[kind]))
+    def at(kind: str, level: int, width: int = 1) -> float:
+        """Cost of one of a map's ``width`` items' operation, per item (see above)."""
+        if not forks or width == 1:
+            return float(np.interp(level, *alone[kind]))
+        concurrent = float(np.interp(level, *together.get(kind, alone[kind])))
+        full, rest = divmod(width, w)
+        last = 0.0 if rest == 0 else concurrent if rest > 1 else float(np.interp(level, *alone[kind]))
+        return (full * concurrent + last) / width
 
     total = 0.0
     for (kind, level, width), n in ops.items():
-        share = math.ceil(width / w) / width
         if kind != "map_result":
-            total += n * share * at(kind, level)
+            total += n * at(kind, level, width)
         elif forks and width > 1:
-            total += n * (share * at("serialize", level) + at("deserialize", level))
+            # n / width maps of width results each, each with its fixed cost where measured
+            overhead = float(np.interp(level, *together[MAP_OVERHEAD])) if MAP_OVERHEAD in together else 0.0
+            total += n * (at("serialize", level, width) + at("deserialize", level) + overhead / width)
     return total
 
 

@@ -2,6 +2,9 @@
 prices, the microbenchmark on tiny rings, and predictions of jobs that did not run."""
 from __future__ import annotations
 
+import multiprocessing
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,28 +21,37 @@ from hemlr.trainer import EncryptedSession
 from .conftest import make_factory, test_spec
 from .test_experiment import tiny
 
-# seconds by (kind, level); a parallel_map forks over 2 processes
+# seconds by (kind, level, processes): alone, and in the 2 processes a parallel_map forks over
 TABLE = pd.DataFrame(
-    [("ct_mult", 0, 1.0), ("ct_mult", 2, 3.0), ("add", 0, 0.5), ("serialize", 0, 0.25), ("deserialize", 0, 0.25)],
-    columns=["kind", "level", "seconds"]).assign(n=5, library="synthetic", depth=4, map_workers=2)
+    [("ct_mult", 0, 1, 1.0), ("ct_mult", 2, 1, 3.0), ("add", 0, 1, 0.5), ("serialize", 0, 1, 0.25),
+     ("deserialize", 0, 1, 0.25),
+     ("ct_mult", 0, 2, 9.0), ("add", 0, 2, 0.75), ("serialize", 0, 2, 0.5), ("map_overhead", 0, 2, 1.5)],
+    columns=["kind", "level", "processes", "seconds"]).assign(n=5, library="synthetic", depth=4, map_workers=2)
 SCHEDULE = {
-    LevelKey("ct_mult", 0, 1): 2,   # 2 x 1.0 at a measured level
+    LevelKey("ct_mult", 0, 1): 2,   # 2 x 1.0 at a measured level, alone outside any map
     LevelKey("ct_mult", 1, 1): 1,   # 2.0, between the measured levels 0 and 2
     LevelKey("ct_mult", 5, 1): 1,   # 3.0: beyond the last measured level, its cost
-    LevelKey("add", 3, 10): 10,     # 10 x 0.5 in a map of 10 items
-    LevelKey("map_result", 0, 10): 10,
+    LevelKey("add", 3, 10): 10,     # 10 adds in a map of 10 items: 0.5 alone, 0.75 beside another
+    LevelKey("map_result", 0, 10): 10,  # one map of 10 results: its overhead once when it forks
 }
 
 
 @pytest.mark.parametrize("workers, seconds", [
-    (1, 2.0 + 2.0 + 3.0 + 5.0),                            # nothing forks: no result crosses
-    (2, 7.0 + 5.0 / 2 + 10 * (0.25 / 2 + 0.25)),           # 5 rounds of 2; results serialized there, loaded here
-    (4, 7.0 + 5.0 * 3 / 10 + 10 * (0.25 * 3 / 10 + 0.25)),  # ceil(10 / 4) = 3 rounds
-    (16, 7.0 + 5.0 / 10 + 10 * (0.25 / 10 + 0.25)),        # more processes than items: one round
+    (1, 2.0 + 2.0 + 3.0 + 5.0),                                 # nothing forks: no result crosses
+    # 5 rounds of 2 items at once; results serialized there (at once too), loaded here
+    (2, 7.0 + 10 * 5 * 0.75 / 10 + 10 * (5 * 0.5 / 10 + 0.25) + 1.5),
+    (3, 7.0 + 10 * (3 * 0.75 + 0.5) / 10 + 10 * ((3 * 0.5 + 0.25) / 10 + 0.25) + 1.5),  # the 10th item alone
+    (4, 7.0 + 10 * 3 * 0.75 / 10 + 10 * (3 * 0.5 / 10 + 0.25) + 1.5),  # 2 rounds of 4, one of 2
+    (16, 7.0 + 10 * 0.75 / 10 + 10 * (0.5 / 10 + 0.25) + 1.5),        # more processes than items: one round
 ])
 def test_predict_is_count_times_cost_at_the_level(workers: int, seconds: float) -> None:
     assert predict(SCHEDULE, TABLE, workers) == pytest.approx(seconds, rel=1e-12)
     assert predict(col.ops_json(SCHEDULE), TABLE, workers) == pytest.approx(seconds, rel=1e-12)
+
+
+def test_predict_without_concurrent_costs_prices_a_map_at_the_single_process_costs_and_no_overhead() -> None:
+    alone = TABLE.query("processes == 1")
+    assert predict(SCHEDULE, alone, 2) == pytest.approx(7.0 + 5.0 / 2 + 10 * (0.25 / 2 + 0.25), rel=1e-12)
 
 
 def test_predict_defaults_to_the_tables_workers_and_names_what_it_cannot_price() -> None:
@@ -107,7 +119,7 @@ def test_microbenchmark_times_every_primitive_at_every_level() -> None:
     assert all(levels[k] == [0, 1, 2, 3] for k in costmodel.PRODUCTS)
     assert set(levels) == set(costmodel.TIMED_KINDS) - {"bootstrap", "level_align"}
     assert all(v == [0, 1, 2, 3, 4] for k, v in levels.items() if k not in costmodel.PRODUCTS)
-    assert (table["seconds"] >= 0).all() and table["n"].eq(3).all()
+    assert (table["seconds"] >= 0).all() and table["n"].eq(3).all() and table["processes"].eq(1).all()
     assert table[["library", "ring_dim", "depth", "map_workers", "hostname", "cpu_model"]].iloc[0].tolist()[:4] == \
            ["plaintext", 1024, 4, 1]
     subset = microbenchmark(PlaintextBackend(ring_dim=1024), 4, [0, 4], samples=1)
@@ -123,6 +135,32 @@ def test_microbenchmark_on_a_library(library: str) -> None:
     assert set(table["level"]) == {0, 2, 3} and table["library"].eq(library).all()
     assert (table["seconds"] > 0).sum() >= len(table) - 2  # level_align may measure as 0
     assert table.query("kind == 'ct_mult'")["level"].tolist() == [0, 2]
+
+
+def test_a_forking_backend_is_timed_also_in_concurrent_processes() -> None:
+    table = microbenchmark(make_factory("tenseal", workers=2)(), 2, [0, 2], samples=2)
+    alone, together = (table[table["processes"] == p] for p in (1, 2))
+    assert len(alone) + len(together) == len(table)
+    overhead = together[together["kind"] == costmodel.MAP_OVERHEAD]
+    assert overhead["level"].tolist() == [2] and overhead["n"].eq(2).all() and (overhead["seconds"] >= 0).all()
+    together = together.drop(overhead.index)
+    assert sorted(zip(alone["kind"], alone["level"])) == sorted(zip(together["kind"], together["level"]))
+    assert alone["n"].eq(2).all() and together["n"].eq(4).all()  # 2 samples in each of 2 processes
+    assert (together.query("kind == 'rotation'")["seconds"] > 0).all() and table["map_workers"].eq(2).all()
+
+
+def test_a_concurrent_process_that_dies_is_an_error_not_a_hang() -> None:
+    first = multiprocessing.get_context("fork").Value("i", 0)
+
+    def dies_in_one_process() -> None:
+        with first.get_lock():
+            first.value += 1
+            mine = first.value
+        if mine == 1:
+            os._exit(3)
+
+    with pytest.raises(RuntimeError, match=r"died \(exit codes \[.*3.*\]\)"):
+        costmodel._concurrent_rounds({("add", 0): dies_in_one_process}, 3, 2)
 
 
 def test_predictions_of_a_job_come_from_the_same_trainer_on_the_plaintext_twin() -> None:
