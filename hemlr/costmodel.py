@@ -307,7 +307,8 @@ def with_predictions(df: pd.DataFrame, tables: Mapping[str, pd.DataFrame]) -> pd
 def plaintext_twin(backend: CKKSBackend) -> PlaintextBackend:
     """The plaintext backend that plans and counts like ``backend``: its slots, depth bound and
     bootstrap (level left, slot period)."""
-    bootstrap = {} if backend.bootstrap_depth() is None else {
+    # a backend that cannot bootstrap plans with bootstrap depth 0 (plan_for)
+    bootstrap = {"bootstrap_depth": 0} if backend.bootstrap_depth() is None else {
         "bootstrap_depth": backend.bootstrap_depth(), "bootstrap_slots": backend.bootstrap_slots()}
     return PlaintextBackend(ring_dim=2 * backend.slots, max_depth=backend.max_depth(), **bootstrap)
 

@@ -16,7 +16,7 @@ from hemlr import costmodel
 from hemlr.costmodel import PREDICTED, microbenchmark, plaintext_twin, predict, predict_job, run_depth
 from hemlr.experiment import run_experiment
 from hemlr.session import open_session
-from hemlr.trainer import EncryptedSession
+from hemlr.trainer import EncryptedSession, plan_for
 
 from .conftest import make_factory, test_spec
 from .test_experiment import tiny
@@ -184,6 +184,7 @@ def test_the_plaintext_twin_counts_like_the_library(library: str) -> None:
     he = make_factory(library)()
     twin = plaintext_twin(he)
     assert (twin.slots, twin.max_depth()) == (he.slots, he.max_depth())
+    assert plan_for(twin, 6000, 7, 4, 2) == plan_for(he, 6000, 7, 4, 2)  # as predict_job asserts
     real, counted = _records(he, n=16, f=7, K=4), _records(twin, n=16, f=7, K=4)
     assert [r.ops_by_level for r in real] == [r.ops_by_level for r in counted]
     assert real[0].setup_ops_by_level == counted[0].setup_ops_by_level
