@@ -127,11 +127,11 @@ def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | Non
             calls["bootstrap", level] = lambda x=x: he.bootstrap(x)
     for call in calls.values():
         call()  # warm-up: first-call allocations, lazily built tables
-    rows, measured = [], {}
+    rows = []
     for processes in sorted({1, he.workers}):
         timed = calls if processes == 1 else {key: c for key, c in calls.items() if key[0] != "bootstrap"}
         times = _rounds(timed, samples) if processes == 1 else _concurrent_rounds(timed, samples, processes)
-        seconds = measured[processes] = {key: float(np.median(t)) for key, t in times.items()}
+        seconds = {key: float(np.median(t)) for key, t in times.items()}
         for level in levels:
             seconds["hoisted_rotation", level] /= len(steps)
             if level > 0:
@@ -139,7 +139,8 @@ def microbenchmark(backend: CKKSBackend, depth: int, levels: Iterable[int] | Non
         rows += [{"kind": kind, "level": level, "processes": processes, "seconds": s, "n": samples * processes}
                  for (kind, level), s in seconds.items()]
     if he.workers > 1:
-        rows += _map_overheads(he, xs, ys, mask, levels, samples, measured[1], measured[he.workers])
+        rows += _map_overheads(he, xs, ys, mask, levels, samples,
+                               pd.DataFrame(rows).assign(map_workers=he.workers, library=he.library))
     desc = backend.describe()
     about = {"library": desc.library, "ring_dim": desc.ring_dim, "depth": depth,
              "params": ", ".join(f"{k}={v}" for k, v in sorted(he.params.items())),
@@ -151,33 +152,27 @@ Timings = dict[tuple[str, int], list[float]]
 
 
 def _map_overheads(he: CKKSBackend, xs: Sequence, ys: Sequence, mask: np.ndarray, levels: Sequence[int],
-                   samples: int, alone: Mapping[tuple[str, int], float],
-                   concurrent: Mapping[tuple[str, int], float]) -> list[dict]:
+                   samples: int, costs: pd.DataFrame) -> list[dict]:
     """MAP_OVERHEAD rows, by the results' level: what a forked parallel_map costs beyond its
-    operations. Each of its map_workers items is a score window's first steps (a product, a
-    rotation, a plaintext product) on the inputs ``xs`` and ``ys`` at a level of ``levels``;
-    its operations are priced at the ``concurrent`` costs, the results' deserializations
-    here ``alone``. The rest is forking this process, each fresh worker's first operations
-    paying for the memory they touch first (copy-on-write and page faults: ~35,000 minor
-    faults and 0.5-1 s more for a worker's first item at ring 65536, measured), and the
-    pool's teardown. Median of ``samples`` maps, at least 0."""
-    w, rows = he.workers, []
-
-    def cost(costs: Mapping[tuple[str, int], float], kind: str, level: int) -> float:
-        measured = sorted((lv, s) for (k, lv), s in costs.items() if k == kind)
-        return float(np.interp(level, *zip(*measured)))
-
-    for level in (lv for lv in levels if lv + 2 <= len(xs) - 1):
+    operations as :func:`predict` prices them at ``costs`` (the table so far). Each of its
+    map_workers items is a score window's first steps (a product, a rotation, a plaintext
+    product) on the inputs ``xs`` and ``ys`` at a level of ``levels``. The rest is forking
+    this process, each fresh worker's first operations paying for the memory they touch
+    first (copy-on-write and page faults: 35,000-45,000 minor faults and 0.5-1.1 s more for
+    a worker's first item at ring 65536, measured), and the pool's teardown. Median of
+    ``samples`` maps, at least 0."""
+    rows = []
+    for level in (lv for lv in levels if lv + 2 < len(xs)):
         x, y = xs[level], ys[level]
         walls = []
         for _ in range(samples):
+            before = he.ops.snapshot()
             start = time.perf_counter()
-            he.parallel_map(lambda _, x=x, y=y: he.mul_plain(he.rotate(he.mul(x, y), 1), mask), range(w))
+            out = he.parallel_map(lambda _, x=x, y=y: he.mul_plain(he.rotate(he.mul(x, y), 1), mask),
+                                  range(he.workers))
             walls.append(time.perf_counter() - start)
-        work = (cost(concurrent, "ct_mult", level) + cost(concurrent, "rotation", level + 1)
-                + cost(concurrent, "pt_mult", level + 1) + cost(concurrent, "serialize", level + 2)
-                + w * cost(alone, "deserialize", level + 2))
-        rows.append({"kind": MAP_OVERHEAD, "level": level + 2, "processes": w,
+        work = predict(he.ops.since(before).by_level, costs)
+        rows.append({"kind": MAP_OVERHEAD, "level": out[0].level, "processes": he.workers,
                      "seconds": max(0.0, float(np.median(walls)) - work), "n": samples})
     return rows
 
@@ -202,8 +197,9 @@ def _concurrent_rounds(calls: Mapping[tuple[str, int], Callable[[], object]], sa
                        processes: int) -> Timings:
     """:func:`_rounds` in ``processes`` forked copies of this process at once, as the items of a
     forked parallel_map run: the copies contend for the cores' caches and memory bandwidth
-    (on this 2-vCPU machine a ring-65536 rotation then costs more than alone). Each round
-    starts in all copies together; the samples of all copies are pooled."""
+    (on this 2-vCPU machine little: a median 1.01x the single-process cost, 0.85-1.2x over
+    the primitives and levels, measured). Each round starts in all copies together; the
+    samples of all copies are pooled."""
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(processes, timeout=_BARRIER_TIMEOUT_S)
     children, pipes = [], []
