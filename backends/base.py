@@ -1,4 +1,4 @@
-"""The common HE interface: what every backend adapter offers the trainer and the harness.
+"""The common HE interface: what every backend adapter offers the workloads and the harness.
 
 An adapter is one module in ``backends/`` holding one concrete subclass of
 :class:`CKKSBackend` (a CKKS library the paper's slot-level schedule runs on) or of
@@ -9,7 +9,7 @@ is the only place its parameters are declared, checked here for every adapter al
 For CKKS, the public methods do the bookkeeping once for every library: they count
 operations, track each ciphertext's level, and refuse what a real deployment could not
 do (a rotation without a generated key, a multiplication past the depth the keys were
-made for). The trainer only ever calls the public methods, so it never needs to know
+made for). A workload only ever calls the public methods, so it never needs to know
 which library is underneath.
 
 Roles: a *client* instance is created with parameters, generates keys, encrypts and
@@ -20,51 +20,19 @@ evaluates on ciphertexts deserialized from bytes.
 from __future__ import annotations
 
 import abc
-import dataclasses
 import multiprocessing
 import os
-from collections import Counter
+from dataclasses import dataclass
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterable, Iterator, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 
 from . import schema
+from .ops import OpCounts, OpSnapshot
+from .records import Description, IterationRecord
 
 T = TypeVar("T")
-
-#: Operation kinds the interface counts, in report order.
-OP_KINDS: tuple[str, ...] = ("ct_mult", "pt_mult", "scalar_mult", "add", "rotation", "rescale",
-                             "bootstrap", "encrypt", "decrypt")
-
-#: Operation kinds counted by level (OpCounts.by_level), finer where the cost differs: a
-#: product's rescale is part of it; ``add`` is add or sub, ``add_plain`` encodes a plaintext
-#: first; ``hoisted_rotation`` is one step of rotate_many; ``level_align`` brings the
-#: shallower input of a binary operation down to the other's level (inside the library's
-#: operation); ``map_result`` is one result of parallel_map, which crosses back from a worker
-#: process (serialized there, deserialized here) when the map forks.
-LEVEL_KINDS: tuple[str, ...] = ("ct_mult", "pt_mult", "scalar_mult", "add", "add_plain", "rotation",
-                                "hoisted_rotation", "level_align", "bootstrap", "map_result", "serialize",
-                                "deserialize", "encrypt", "decrypt")
-
-#: The OP_KINDS counts each LEVEL_KINDS operation adds to (the by-level counts are the only
-#: ones kept; the flat ones are their sums).
-_FLAT_OF: dict[str, tuple[str, ...]] = {
-    "ct_mult": ("ct_mult", "rescale"), "pt_mult": ("pt_mult", "rescale"),
-    "scalar_mult": ("scalar_mult", "rescale"), "add": ("add",), "add_plain": ("add",),
-    "rotation": ("rotation",), "hoisted_rotation": ("rotation",), "bootstrap": ("bootstrap",),
-    "encrypt": ("encrypt",), "decrypt": ("decrypt",)}
-
-
-class LevelKey(NamedTuple):
-    """What by-level counts are keyed by."""
-
-    kind: str
-    #: level of the input ciphertext (of the deeper one, for two)
-    level: int
-    #: items of the parallel_map it ran in (1: outside one)
-    width: int
 
 
 class BackendError(RuntimeError):
@@ -97,112 +65,6 @@ class Ciphertext:
 
     raw: Any
     level: int
-
-
-class OpSnapshot(dict):
-    """Operation counts by kind (OP_KINDS), as a dict, plus ``by_level``: the same operations
-    by LevelKey (LEVEL_KINDS), which a cost model prices level by level. The flat counts
-    are computed from ``by_level``, so the two never disagree."""
-
-    def __init__(self, by_level: Mapping[LevelKey, int] = ()) -> None:
-        self.by_level: dict[LevelKey, int] = {k: int(n) for k, n in dict(by_level).items() if n}
-        flat = dict.fromkeys(OP_KINDS, 0)
-        for key, n in self.by_level.items():
-            for kind in _FLAT_OF.get(key[0], ()):
-                flat[kind] += n
-        super().__init__(flat)
-
-
-@dataclass
-class OpCounts:
-    """Operation counters kept by the interface (never by the adapters)."""
-
-    #: LevelKey -> operations
-    by_level: Counter = field(default_factory=Counter)
-    #: items of the parallel_map running now (1: none); a worker count does not change it
-    width: int = 1
-
-    def tally(self, kind: str, level: int, n: int = 1) -> None:
-        """Count ``n`` operations of LEVEL_KINDS ``kind`` on an input at ``level``."""
-        self.by_level[LevelKey(kind, int(level), self.width)] += n
-
-    def merge(self, other: OpSnapshot) -> None:
-        """Add counts made elsewhere (a forked worker's)."""
-        self.by_level.update(other.by_level)
-
-    def snapshot(self) -> OpSnapshot:
-        return OpSnapshot(self.by_level)
-
-    def since(self, before: OpSnapshot) -> OpSnapshot:
-        return OpSnapshot({k: n - before.by_level.get(k, 0) for k, n in self.by_level.items()})
-
-
-@dataclass(frozen=True)
-class Description:
-    """What a report must say about the backend that ran: library, mode, security, shape."""
-
-    library: str
-    #: "exact" (plaintext reference), "encrypted" or "simulated" (nothing encrypted)
-    mode: str
-    security: str
-    security_bits: int | None
-    library_version: str
-    #: processes or threads the library computes with
-    workers: int | None
-    #: what a whole-model backend trains instead of the paper's algorithm (None: the paper's)
-    algorithm: str | None = None
-    ring_dim: int | None = None
-    slots: int | None = None
-    scale_bits: int | None = None
-    first_mod_bits: int | None = None
-    #: bits of the full modulus, known once keys exist
-    modulus_bits: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class IterationRecord:
-    """What one training iteration produced, for CKKS and whole-model backends alike.
-
-    ``phases`` maps a phase name to (wall seconds, CPU seconds) spent in it during this
-    iteration; one-off costs (compile, keys, the data upload) belong to the first
-    iteration's record, so a job's total is the sum over its records. ``upload`` maps a
-    part of the upload to (ciphertexts, bytes); ``download`` is what came back for the
-    client to decrypt.
-    """
-
-    iteration: int
-    #: raw features (m x f) -> class scores (m x K), from the weights decrypted now
-    decision_function: Callable[[np.ndarray], np.ndarray]
-    phases: dict[str, tuple[float, float]]
-    #: server operations of this iteration
-    ops: dict[str, int] = field(default_factory=dict)
-    #: one-off server operations before the first iteration (CKKS setup)
-    setup_ops: dict[str, int] = field(default_factory=dict)
-    upload: dict[str, tuple[int, int]] = field(default_factory=dict)
-    download: tuple[int, int] = (0, 0)
-    #: serialized bytes of the public context and evaluation keys sent to the server
-    evalkey_bytes: int = 0
-    #: the same, by kind of key
-    key_bytes: dict[str, int] = field(default_factory=dict)
-    #: the paper's K x (f + 1) weights, bias first (None when the backend trains another model)
-    weights: np.ndarray | None = None
-    #: levels consumed by the weights after this iteration (CKKS)
-    level: int | None = None
-    #: state refreshes (bootstraps or client round trips) after this iteration
-    refreshes: int = 0
-
-    @property
-    def ops_by_level(self) -> dict[LevelKey, int]:
-        """``ops`` by LevelKey; empty when the backend does not count by level (whole-model)."""
-        return self.ops.by_level if isinstance(self.ops, OpSnapshot) else {}
-
-    @property
-    def setup_ops_by_level(self) -> dict[LevelKey, int]:
-        """``setup_ops`` by LevelKey (see ops_by_level)."""
-        return self.setup_ops.by_level if isinstance(self.setup_ops, OpSnapshot) else {}
 
 
 def default_workers(workers: int | None) -> int:
@@ -281,8 +143,23 @@ class Adapter(abc.ABC):
     def describe(self) -> Description:
         """What ran, for the report."""
 
+    @classmethod
+    @abc.abstractmethod
+    def resources(cls, params: Mapping[str, Any], iterations: int) -> tuple[float, float]:
+        """(peak MB, seconds) of one training of ``iterations`` with validated ``params``,
+        before the workflow's margins: what a job asks SLURM for (--mem, -t)."""
+
     def _param_summary(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+
+
+class Resources(NamedTuple):
+    """A CKKS adapter's measured resource estimate at ring 32768, growing linearly with the ring."""
+
+    mb: float
+    mb_per_ring: float
+    setup_s: float
+    iteration_s: float
 
 
 class CKKSBackend(Adapter):
@@ -290,14 +167,63 @@ class CKKSBackend(Adapter):
 
     Subclasses set ``library``, ``PARAMS_SCHEMA`` (``ring_dim`` and, where they apply,
     the shared names ``scale_bits``, ``first_mod_bits``, ``security``, ``workers``) and
-    ``TEST_PARAMS`` (which must hold the 2-iteration trainer's depth of 14), and
+    ``TEST_PARAMS`` (which must hold the paper workload's 2-iteration depth of 14), and
     implement the abstract ``_`` methods.
     """
 
     mode: ClassVar[str] = "encrypted"  # or "exact" (plaintext reference)
+    #: peak RSS and seconds of a training at ring 32768, each also per 32768 of ring_dim (MB)
+    #: or per iteration (s); measured for the adapters here, generous for one that has none
+    RESOURCES: ClassVar[Resources] = Resources(mb=9000, mb_per_ring=9000, setup_s=120, iteration_s=60)
+    #: whether parallel_map forks worker processes (the microbenchmark then also times each
+    #: primitive in concurrent processes)
+    FORKING: ClassVar[bool] = False
     RENAMED: ClassVar[dict[str, str]] = {
         "poly_modulus_degree": "ring_dim", "slots": "ring_dim (= 2 x slots)",
         "processes": "workers", "threads": "workers"}
+
+    # ---------------------------------------------------------------- primitives an adapter writes
+    @abc.abstractmethod
+    def _keygen(self, depth: int, steps: Sequence[int], bootstrap: bool) -> None: ...
+
+    @abc.abstractmethod
+    def _encrypt(self, values: np.ndarray) -> Any: ...
+
+    @abc.abstractmethod
+    def _decrypt(self, ct: Ciphertext) -> np.ndarray: ...
+
+    @abc.abstractmethod
+    def _public_bytes(self) -> bytes: ...
+
+    @abc.abstractmethod
+    def _load_public(self, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def _serialize(self, ct: Ciphertext) -> bytes: ...
+
+    @abc.abstractmethod
+    def _deserialize(self, data: bytes) -> Any: ...
+
+    @abc.abstractmethod
+    def _add(self, a: Ciphertext, b: Ciphertext) -> Any: ...
+
+    @abc.abstractmethod
+    def _sub(self, a: Ciphertext, b: Ciphertext) -> Any: ...
+
+    @abc.abstractmethod
+    def _add_plain(self, a: Ciphertext, values: np.ndarray) -> Any: ...
+
+    @abc.abstractmethod
+    def _mul(self, a: Ciphertext, b: Ciphertext) -> Any: ...
+
+    @abc.abstractmethod
+    def _mul_plain(self, a: Ciphertext, values: np.ndarray) -> Any: ...
+
+    @abc.abstractmethod
+    def _mul_scalar(self, a: Ciphertext, value: float) -> Any: ...
+
+    @abc.abstractmethod
+    def _rotate(self, a: Ciphertext, step: int) -> Any: ...
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -319,12 +245,28 @@ class CKKSBackend(Adapter):
         """Largest multiplicative depth these parameters can hold (before keygen)."""
         raise NotImplementedError
 
+    def headroom_bits(self) -> int | None:
+        """log2 of what the last level holds above the scale (values there must stay below
+        2^that); None when the parameters bound nothing (the plaintext backend)."""
+        return None
+
+    @classmethod
+    def resources(cls, params: Mapping[str, Any], iterations: int) -> tuple[float, float]:
+        r, rings = cls.RESOURCES, params["ring_dim"] / 32768
+        return r.mb + r.mb_per_ring * rings, (r.setup_s + r.iteration_s * iterations) * rings
+
+    @classmethod
+    def microbenchmark_seconds(cls, params: Mapping[str, Any]) -> float:
+        """Seconds of the cost model's microbenchmark: a few samples of each primitive at each
+        level, about two iterations' operations, twice when maps fork (timed concurrently too)."""
+        return cls.resources(params, 2)[1] * (2 if cls.FORKING else 1)
+
     def depth_problem(self, depth: int) -> str | None:
         """Why ``depth`` does not fit these parameters, or None."""
         limit = self.max_depth()
         if depth <= limit:
             return None
-        return (f"{self.library}: the trainer needs multiplicative depth {depth}, but these "
+        return (f"{self.library}: the workload needs multiplicative depth {depth}, but these "
                 f"parameters ({self._param_summary()}) hold at most {limit} levels; use a "
                 "larger ring_dim, fewer iterations or a larger modulus budget")
 
@@ -339,7 +281,7 @@ class CKKSBackend(Adapter):
 
     # ---------------------------------------------------------------- client side
     def keygen(self, depth: int, rotation_steps: Iterable[int], bootstrap: bool = False) -> None:
-        """Create the secret key and the evaluation keys the trainer declared (with the
+        """Create the secret key and the evaluation keys the workload declared (with the
         bootstrapping keys when asked).
 
         Refuses, before anything is encrypted, a depth the parameters cannot hold.
@@ -349,6 +291,10 @@ class CKKSBackend(Adapter):
         if problem:
             raise ParameterError(problem)
         self._require_bootstrap(bootstrap)
+        if bootstrap and depth <= self.bootstrap_depth():
+            # OpenFHE 1.6.1 crashes (SIGSEGV) making bootstrapping keys for such a chain
+            raise ParameterError(f"{self.library}: bootstrapping keys need depth above the "
+                                 f"{self.bootstrap_depth()} levels a bootstrap leaves consumed; got {depth}")
         self.depth = int(depth)
         self.rotation_steps = steps
         self.can_bootstrap = bootstrap
@@ -529,7 +475,7 @@ class CKKSBackend(Adapter):
     def _check_key(self, step: int) -> None:
         if step not in self.rotation_steps:
             raise MissingRotationKey(
-                f"{self.library}: no rotation key for step {step}; the trainer declared "
+                f"{self.library}: no rotation key for step {step}; the workload declared "
                 f"{sorted(self.rotation_steps)}")
 
     def _next_level(self, level: int, what: str) -> int:
@@ -563,54 +509,14 @@ class CKKSBackend(Adapter):
         """Generic fallback: one independent rotation per step."""
         return [self._rotate(a, s) for s in steps]
 
-    # ---------------------------------------------------------------- to implement
-    @abc.abstractmethod
-    def _keygen(self, depth: int, steps: Sequence[int], bootstrap: bool) -> None: ...
-
-    @abc.abstractmethod
-    def _encrypt(self, values: np.ndarray) -> Any: ...
-
-    @abc.abstractmethod
-    def _decrypt(self, ct: Ciphertext) -> np.ndarray: ...
-
-    @abc.abstractmethod
-    def _public_bytes(self) -> bytes: ...
-
-    @abc.abstractmethod
-    def _load_public(self, data: bytes) -> None: ...
-
-    @abc.abstractmethod
-    def _serialize(self, ct: Ciphertext) -> bytes: ...
-
-    @abc.abstractmethod
-    def _deserialize(self, data: bytes) -> Any: ...
-
-    @abc.abstractmethod
-    def _add(self, a: Ciphertext, b: Ciphertext) -> Any: ...
-
-    @abc.abstractmethod
-    def _sub(self, a: Ciphertext, b: Ciphertext) -> Any: ...
-
-    @abc.abstractmethod
-    def _add_plain(self, a: Ciphertext, values: np.ndarray) -> Any: ...
-
-    @abc.abstractmethod
-    def _mul(self, a: Ciphertext, b: Ciphertext) -> Any: ...
-
-    @abc.abstractmethod
-    def _mul_plain(self, a: Ciphertext, values: np.ndarray) -> Any: ...
-
-    @abc.abstractmethod
-    def _mul_scalar(self, a: Ciphertext, value: float) -> Any: ...
-
-    @abc.abstractmethod
-    def _rotate(self, a: Ciphertext, step: int) -> Any: ...
-
 
 class ModelBackend(Adapter):
     """A library that cannot run the slot-level schedule but trains a whole K-class
     model itself (Concrete ML's encrypted SGD): compared as a baseline in the same
     tables, never presented as the paper's algorithm."""
+
+    #: the workloads (hemlr.workloads) whose tables this model stands in for
+    WORKLOADS: ClassVar[tuple[str, ...]] = ()
 
     def shape_problems(self, n: int, f: int, n_classes: int, iterations: int) -> list[str]:
         """Why these parameters cannot train n samples of f features (before any work)."""

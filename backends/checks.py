@@ -12,8 +12,10 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .base import (OP_KINDS, Adapter, CKKSBackend, DepthExceeded, Description, IterationRecord,
-                   MissingRotationKey, ModelBackend, NoSecretKey, ParameterError)
+from .base import (Adapter, CKKSBackend, DepthExceeded, MissingRotationKey, ModelBackend, NoSecretKey,
+                   ParameterError)
+from .ops import OP_KINDS
+from .records import Description, IterationRecord
 
 Factory = Callable[[], Any]
 _CHECKS: list[tuple[type[Adapter], Callable[[Factory], None]]] = []
@@ -105,7 +107,7 @@ def check_slots(make: Factory) -> None:
     he = make()
     assert he.slots >= 8 and he.slots & (he.slots - 1) == 0, "slot count must be a power of two"
     assert he.slots == he.params["ring_dim"] // 2, "slots must be ring_dim / 2"
-    assert he.max_depth() >= 14, "TEST_PARAMS must hold the 2-iteration trainer's depth 14"
+    assert he.max_depth() >= 14, "TEST_PARAMS must hold the paper workload's 2-iteration depth 14"
 
 
 @_applies_to(CKKSBackend)
@@ -231,6 +233,8 @@ def check_bootstrap(make: Factory) -> None:
         _refused(he, ParameterError, "bootstrapping keys without bootstrapping",
                  lambda: he.keygen(DEPTH, STEPS, bootstrap=True))
         return
+    _refused(he, ParameterError, "bootstrapping keys for a chain a bootstrap uses up",
+             lambda: he.keygen(depth, STEPS, bootstrap=True))
     total = depth + 2
     he.keygen(total, STEPS, bootstrap=True)
     server = type(he).server_from_bytes(he.public_bytes(), total, STEPS, bootstrap=True, **he.params)

@@ -43,13 +43,15 @@ and measured in serialized bytes. Simulation encrypts nothing, so its traffic is
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 import numpy as np
 
-from .base import Description, IterationRecord, ModelBackend, ParameterError, default_workers
+from .base import ModelBackend, ParameterError, default_workers
+from .records import Description, IterationRecord
 from .measure import timed
 
 if TYPE_CHECKING:
@@ -128,6 +130,17 @@ class ConcreteMLBackend(ModelBackend):
         },
     }
     TEST_PARAMS: ClassVar[dict] = {"mode": "simulate", "n_components": 2}
+    WORKLOADS: ClassVar[tuple[str, ...]] = ("mlr",)
+
+    @classmethod
+    def resources(cls, params: Mapping[str, Any], iterations: int) -> tuple[float, float]:
+        # 2.6 GB at 4 components (memory beyond that not measured: assumed to grow with the
+        # circuit); one 10-class step ~100 s at 4 components, ~250 s at 8, 11-13 min at 16,
+        # 17-23 min at 32; simulation 1.3 s per step at 8 components (docs/results.md).
+        components = params["n_components"] or 400  # null keeps every feature (the paper's 400)
+        if params["mode"] == "simulate":
+            return 800 + 100 * components, 20 + 0.5 * components * iterations
+        return 1000 + 400 * components, 20 + 45 * components * iterations
 
     @classmethod
     def load_library(cls) -> None:

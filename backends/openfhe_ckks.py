@@ -28,7 +28,8 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .base import BackendError, Ciphertext, CKKSBackend, Description, ParameterError, default_workers
+from .base import BackendError, Ciphertext, CKKSBackend, ParameterError, Resources, default_workers
+from .records import Description
 
 # Imported by OpenFHEBackend.load_library on first use (see backends.base.Adapter).
 ofhe: Any = None
@@ -121,6 +122,8 @@ class OpenFHEBackend(CKKSBackend):
     # 50-bit scales and a sparse secret: what bootstrapping needs (it fails at 40 bits)
     TEST_PARAMS: ClassVar[dict] = {"ring_dim": 1024, "security": "none", "workers": 2, "scale_bits": 50,
                                    "secret": "sparse_encapsulated", "bootstrap_level_budget": [2, 2]}
+    # the paper's shape at ring 32768 (docs/results.md): peak RSS, key generation + server set-up, server s per iteration
+    RESOURCES: ClassVar[Resources] = Resources(mb=1900, mb_per_ring=2200, setup_s=20, iteration_s=35)
 
     @classmethod
     def load_library(cls) -> None:
@@ -167,6 +170,9 @@ class OpenFHEBackend(CKKSBackend):
     def security_bits(self) -> int | None:
         bits = self.params["security"]
         return None if bits == "none" else int(bits)
+
+    def headroom_bits(self) -> int:
+        return self.first_mod_bits - self.scale_bits
 
     def max_depth(self) -> int:
         """Largest depth GenCryptoContext accepts at this ring and security (cached)."""

@@ -1,8 +1,8 @@
 """Exact plaintext reference backend: float64 slot vectors, no noise, no cryptography.
 
-It behaves like a CKKS library where it matters for the trainer: a fixed slot count,
+It behaves like a CKKS library where it matters for a workload: a fixed slot count,
 rotations only by declared steps, multiplications only up to the declared depth, and
-a client/server split through bytes. That lets the trainer's rotation-key and depth
+a client/server split through bytes. That lets a workload's rotation-key and depth
 budget be tested without any cryptography.
 """
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .base import BackendError, Ciphertext, CKKSBackend, Description
+from .base import BackendError, Ciphertext, CKKSBackend, Resources
+from .records import Description
 
 
 class PlaintextBackend(CKKSBackend):
@@ -36,6 +37,8 @@ class PlaintextBackend(CKKSBackend):
         },
     }
     TEST_PARAMS: ClassVar[dict] = {"ring_dim": 2048}
+    # 0.7 GB, 0.01 s per iteration (digits, docs/results.md)
+    RESOURCES: ClassVar[Resources] = Resources(mb=700, mb_per_ring=0, setup_s=0, iteration_s=0.05)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)

@@ -13,11 +13,9 @@ S_l drifts doubly exponentially away from 2^scale_bits (2^42.3 after 19 levels o
 default primes at N = 32768), so the data primes are chosen level by level to pull the
 scale back to S_0 (the OpenFHE FLEXIBLEAUTO idea). Aligning a ciphertext to a deeper
 level multiplies it by the constant 1 encoded at the scale that lands it on S_m.
-Measured at the paper shape (N = 32768, depth 14, 2 iterations), max |W - oracle|:
-8.3e-5 exact vs 1.8e-4 reset at 40-bit scales, 8e-8 vs 2.2e-7 at 50 bits. The floor
-is key-switching noise, 1-3e-6 absolute per rotation at N = 32768 with 40-bit scales
-(the 60-bit first prime is a digit as large as the special prime) and 2^10 less with
-50-bit scales: hence 50-bit scales for the paper's 1e-5.
+Exact scales halve the weights' error at the paper shape; what remains is key-switching
+noise per rotation, which shrinks as 2^-scale_bits (the 60-bit first prime is a digit as
+large as the special prime): hence 50-bit scales for the paper's 1e-5 (docs/results.md).
 
 Client/server: the client encrypts with its secret key (far less fresh noise than
 public-key encryption) and publishes the encryption parameters, the public key (the
@@ -36,7 +34,8 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from .base import BackendError, Ciphertext, CKKSBackend, Description, ParameterError, default_workers
+from .base import BackendError, Ciphertext, CKKSBackend, ParameterError, Resources, default_workers
+from .records import Description
 
 # Imported by TenSEALBackend.load_library on first use (see backends.base.Adapter).
 tenseal: Any = None
@@ -146,6 +145,9 @@ class TenSEALBackend(CKKSBackend):
         },
     }
     TEST_PARAMS: ClassVar[dict] = {"ring_dim": 8192, "security": "none", "workers": 1}
+    # the paper's shape at ring 32768 (docs/results.md): peak RSS, key generation + server set-up, server s per iteration
+    RESOURCES: ClassVar[Resources] = Resources(mb=800, mb_per_ring=7800, setup_s=75, iteration_s=45)
+    FORKING: ClassVar[bool] = True
 
     @classmethod
     def load_library(cls) -> None:
@@ -189,6 +191,9 @@ class TenSEALBackend(CKKSBackend):
             return [m.value() for m in sealapi.CoeffModulus.Create(self.N, list(bits))]
         except (RuntimeError, ValueError):  # not enough primes = 1 mod 2N of that size
             return None
+
+    def headroom_bits(self) -> int:
+        return self.first_mod_bits - self.scale_bits
 
     def max_depth(self) -> int:
         if self._max_depth is None:

@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-
-from backends.base import OP_KINDS, LevelKey
+from typing import NamedTuple
 
 #: phases a job is timed in, in the order they happen
 PHASES: tuple[str, ...] = ("compile", "keygen", "encrypt", "server_setup", "iteration", "decrypt",
                            "refresh", "bootstrap", "eval")
 
-#: operation counts the summary shows per iteration, with their labels
+#: operation counts (flat columns, backends.ops.OP_KINDS) the summary shows per iteration, with their labels
 OP_LABELS: dict[str, str] = {"ct_mult": "ct x ct", "pt_mult": "ct x pt", "rotation": "rotations",
                              "rescale": "rescales", "bootstrap": "bootstraps"}
-assert set(OP_LABELS) <= set(OP_KINDS)
+
+#: values of the ``refresh`` column (and key): how a CKKS run gets its levels back. none: it
+#: does not (the depth bounds the iterations); client: a round trip to the client, who
+#: re-encrypts the state (interactive); bootstrap: on the server
+REFRESH: tuple[str, ...] = ("none", "client", "bootstrap")
 
 #: the job a row belongs to
-JOB = ["dataset", "backend"]
+JOB = ["dataset", "workload", "backend"]
 
-#: the row's server operations by kind, level and width (backends.base.LevelKey), as JSON (ops_json)
+#: the row's server operations by kind, level and width (backends.ops.LevelKey), as JSON (ops_json)
 OPS_BY_LEVEL = "ops_by_level"
 #: the same for the server's setup, on the first row of each repeat ("[]" on the others)
 OPS_BY_LEVEL_SETUP = "ops_by_level_setup"
@@ -59,12 +62,21 @@ def key_bytes(kind: str) -> str:
     return f"keybytes_{kind}"
 
 
-def ops_json(by_level: Mapping[LevelKey, int]) -> str:
+class OpsKey(NamedTuple):
+    """A by-level count's key as the table stores it: the fields of backends.ops.LevelKey,
+    which the report wing may not import."""
+
+    kind: str
+    level: int
+    width: int
+
+
+def ops_json(by_level: Mapping[tuple[str, int, int], int]) -> str:
     """By-level operation counts as the text of an OPS_BY_LEVEL cell: a sorted JSON list of
     records {kind, level, width, n}, so that the table stays flat."""
-    return json.dumps([{**LevelKey(*key)._asdict(), "n": int(n)} for key, n in sorted(by_level.items())])
+    return json.dumps([{**OpsKey(*key)._asdict(), "n": int(n)} for key, n in sorted(by_level.items())])
 
 
-def ops_from_json(text: str) -> dict[LevelKey, int]:
+def ops_from_json(text: str) -> dict[OpsKey, int]:
     """The counts of an OPS_BY_LEVEL cell (ops_json's inverse)."""
-    return {LevelKey(r["kind"], r["level"], r["width"]): r["n"] for r in json.loads(text)}
+    return {OpsKey(*(r[k] for k in OpsKey._fields)): r["n"] for r in json.loads(text)}

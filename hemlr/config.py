@@ -1,9 +1,9 @@
 """The workflow configuration: validation, defaults and the job list.
 
 The JSON schema (hemlr/schemas/config.schema.yaml, package data) owns the harness keys;
-each dataset entry is owned by its source's ``SCHEMA`` (hemlr/sources/) and each backend
-entry by its adapter's ``PARAMS_SCHEMA`` (backends/), so every parameter is declared in
-one place. Validation also checks every job from the shapes alone (the ring can hold the
+each dataset entry is owned by its source's ``SCHEMA`` (hemlr/sources/), each workload entry
+by its workload's ``PARAMS_SCHEMA`` (hemlr/workloads/) and each backend entry by its
+adapter's ``PARAMS_SCHEMA`` (backends/), so every parameter is declared in one place. Validation also checks every job from the shapes alone (the ring can hold the
 rows and the depth of the requested iterations at the stated security) and reports every
 problem at once, before any job runs: a typo should cost seconds, not a failed multi-hour
 job.
@@ -27,7 +27,9 @@ import yaml
 from backends import registry, schema
 from backends.base import BackendError
 
-from . import grids, sources
+from . import grids, sources, workloads
+from .grids import SECTIONS
+from .columns import REFRESH
 from .dataset import Shape
 from .session import job_problems
 
@@ -57,7 +59,7 @@ def _backend_problems(name: str, entry: dict[str, Any]) -> list[str]:
 def _experiment_problems(config: dict[str, Any]) -> list[str]:
     errors = []
     for i, experiment in enumerate(config["experiments"]):
-        for kind in ("datasets", "backends"):
+        for kind in SECTIONS:
             for j, name in enumerate(experiment[kind]):
                 if name not in config[kind]:
                     errors.append(f"experiments[{i}].{kind}[{j}]: unknown {kind[:-1]} {name!r}; "
@@ -65,13 +67,13 @@ def _experiment_problems(config: dict[str, Any]) -> list[str]:
     return errors
 
 
-def _job_problems(config: dict[str, Any], datasets: set[str], backends: set[str]) -> list[str]:
-    """Every valid (dataset, backend) job checked from the dataset's shape alone."""
+def _job_problems(config: dict[str, Any], valid: Mapping[str, set[str]]) -> list[str]:
+    """Every valid (dataset, workload, backend) job checked from the dataset's shape alone."""
     shapes: dict[str, Shape | None] = {}
     built: dict[str, Any] = {}
     errors = []
-    for d, b in train_jobs(config):
-        if d not in datasets or b not in backends:
+    for d, w, b in train_jobs(config):
+        if d not in valid["datasets"] or w not in valid["workloads"] or b not in valid["backends"]:
             continue
         if d not in shapes:  # None when the inputs are missing: the data stage says so
             shapes[d] = sources.source(config["datasets"][d]).shape()
@@ -83,12 +85,13 @@ def _job_problems(config: dict[str, Any], datasets: set[str], backends: set[str]
                 errors.append(f"backends.{b}: {exc}")
         shape, backend = shapes[d], built[b]
         if shape is not None and backend is not None:
-            errors += [f"backends.{b} with datasets.{d} ({shape.n_train} samples, "
+            errors += [f"backends.{b} with workloads.{w} on datasets.{d} ({shape.n_train} samples, "
                        f"{shape.n_features} features, {shape.n_classes} classes): {p}"
                        for p in job_problems(backend, shape.n_train, shape.n_features,
                                              shape.n_classes, backend_iterations(config, b),
                                              config["backends"][b]["refresh"],
-                                             config["backends"][b]["refresh_every"])]
+                                             config["backends"][b]["refresh_every"],
+                                             workloads.make_workload(config["workloads"][w]))]
     return errors
 
 
@@ -132,7 +135,7 @@ def _included_datasets(cfg: dict[str, Any], top: Mapping[str, Any]) -> tuple[lis
 
 
 def _expand_grids(cfg: dict[str, Any], top: Mapping[str, Any]) -> tuple[list[str], dict[str, str]]:
-    """Expand the grids of ``datasets`` and ``backends`` and the experiments naming them, in
+    """Expand the grids of ``datasets``, ``workloads`` and ``backends`` and the experiments naming them, in
     place, recording every member in ``grid_members``; the grids' problems, and member -> grid."""
     harness = {k: v for k, v in top["properties"]["backends"]["additionalProperties"]["properties"].items()
                if k != "library"}
@@ -147,13 +150,17 @@ def _expand_grids(cfg: dict[str, Any], top: Mapping[str, Any]) -> tuple[list[str
         name = entry.get("source")
         return sources.source_class(name).SCHEMA["properties"] if name in sources.names() else None
 
+    def workload_keys(entry: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        name = entry.get("workload")
+        return workloads.workload_class(name).PARAMS_SCHEMA["properties"] if name in workloads.names() else None
+
     records = cfg.setdefault("grid_members", {})
     if not isinstance(records, dict):
         return [], {}  # the schema says what is wrong with it
     errors: list[str] = []
     members: dict[str, dict[str, list[str]]] = {}
     bases: dict[str, str] = {}
-    for section, keys in (("datasets", dataset_keys), ("backends", backend_keys)):
+    for section, keys in (("datasets", dataset_keys), ("workloads", workload_keys), ("backends", backend_keys)):
         if not isinstance(cfg.get(section), dict):
             continue
         expansion = grids.expand(cfg[section], section, keys)
@@ -178,12 +185,27 @@ def _about(errors: list[str], path: str) -> bool:
     return any(e.startswith((f"{path}:", f"{path}.", f"{path}[")) for e in errors)
 
 
+def load_schema(schema_path: str | Path | None = None) -> dict[str, Any]:
+    """The harness's JSON schema, with the values only the code knows (the refresh modes, the
+    default workload) filled in, so that each is spelled once."""
+    top = yaml.safe_load((Path(schema_path) if schema_path else SCHEMA_PATH).read_text())
+    backend = top["properties"]["backends"]["additionalProperties"]["properties"]
+    backend["refresh"]["enum"] = list(REFRESH)
+    top["properties"]["workloads"]["default"] = {workloads.DEFAULT: {"workload": workloads.DEFAULT}}
+    top["properties"]["experiments"]["items"]["properties"]["workloads"]["default"] = [workloads.DEFAULT]
+    return top
+
+
 def validate_config(config: Mapping[str, Any], schema_path: str | Path | None = None) -> dict[str, Any]:
     """A validated copy of ``config`` with every default filled in; raises ConfigError listing all problems."""
     if not isinstance(config, Mapping):
         raise ConfigError(f"<top level>: the configuration must be a mapping, got {type(config).__name__}")
     cfg = copy.deepcopy(dict(config))
-    top = yaml.safe_load((Path(schema_path) if schema_path else SCHEMA_PATH).read_text())
+    top = load_schema(schema_path)
+    # the default workload is always available by its name (before grids expand, so that
+    # validating a validated config changes nothing)
+    if isinstance(cfg.setdefault("workloads", {}), dict):
+        cfg["workloads"].setdefault(workloads.DEFAULT, {"workload": workloads.DEFAULT})
     errors, origins = _included_datasets(cfg, top)
     found, bases = _expand_grids(cfg, top)
     errors += found
@@ -191,8 +213,9 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path | None = 
     errors += schema.problems(cfg, top)
     # Each entry is checked by its owner as far as the structure holding it is sound, so
     # that one message lists every problem.
-    valid: dict[str, set[str]] = {"datasets": set(), "backends": set()}
-    owners = {"datasets": ("source", sources.spec_problems), "backends": ("library", _backend_problems)}
+    valid: dict[str, set[str]] = {section: set() for section in SECTIONS}
+    owners = {"datasets": ("source", sources.spec_problems), "workloads": ("workload", workloads.spec_problems),
+              "backends": ("library", _backend_problems)}
     for section, (key, check) in owners.items():
         entries = cfg.get(section)
         if not isinstance(entries, dict):
@@ -206,7 +229,7 @@ def validate_config(config: Mapping[str, Any], schema_path: str | Path | None = 
     if all(isinstance(cfg.get(k), dict) for k in valid) and not _about(errors, "experiments"):
         errors += _experiment_problems(cfg)
         if not _about(errors, "iterations"):
-            errors += _job_problems(cfg, valid["datasets"], valid["backends"])
+            errors += _job_problems(cfg, valid)
     if errors:
         raise ConfigError("\n".join(_attributed(errors, origins)))
     return cfg
@@ -226,15 +249,20 @@ def load_config(path: str | Path, schema_path: str | Path | None = None) -> dict
 # ----------------------------------------------------------------------------------- jobs
 
 
-def train_jobs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(dataset, backend) pairs of all experiments' cross products, in config order, each once."""
-    pairs = (itertools.product(e["datasets"], e["backends"]) for e in config["experiments"])
-    return list(dict.fromkeys(itertools.chain.from_iterable(pairs)))
+def train_jobs(config: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(dataset, workload, backend) triples of all experiments' cross products, in config order, each once."""
+    triples = (itertools.product(*(e[s] for s in SECTIONS)) for e in config["experiments"])
+    return list(dict.fromkeys(itertools.chain.from_iterable(triples)))
 
 
 def backend_params(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """What the adapter receives: ``library`` and its parameters, without the harness keys."""
     return {k: v for k, v in config["backends"][name].items() if k not in HARNESS_BACKEND_KEYS}
+
+
+def workload_spec(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """What hemlr.workloads.make_workload receives: ``workload`` and its parameters."""
+    return dict(config["workloads"][name])
 
 
 def backend_iterations(config: Mapping[str, Any], name: str) -> int:

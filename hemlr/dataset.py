@@ -1,6 +1,6 @@
 """What every dataset source produces: a Dataset, its Shape, its .npz cache and input file records.
 
-Features are raw, without a bias column; the trainer adds Z = [1, x] itself. Bad inputs raise
+Features are raw, without a bias column; a workload adds what it needs (the paper's: Z = [1, x]). Bad inputs raise
 DataError naming the file, the 1-based row (when a row is at fault) and the problem.
 """
 

@@ -1,8 +1,10 @@
-"""One train job: a dataset x a backend setting -> a tidy table, one row per repeat x iteration.
+"""One train job: a dataset x a workload x a backend setting -> a tidy table, one row per
+repeat x iteration.
 
-Each repeat opens a session on the adapter (the paper's algorithm through a real
+Each repeat opens a session on the adapter (the workload's programs through a real
 client/server byte boundary on CKKS; a whole-model library's own training otherwise),
-evaluates every iteration's record and turns it into a row, in one place.
+evaluates every iteration's record against the workload's exact reference and turns it into
+a row, in one place.
 """
 from __future__ import annotations
 
@@ -18,17 +20,18 @@ import pandas as pd
 from tqdm import tqdm
 
 from backends import registry
-from backends.base import OP_KINDS, IterationRecord
 from backends.measure import timed
+from backends.ops import OP_KINDS
+from backends.records import IterationRecord
 
 from . import columns as col
 from . import metrics
 from .dataset import Dataset
-from .oracle import OracleStep, train_oracle
 from .provenance import machine_load, peak_rss_mb, provenance
 from .session import open_session
+from .workloads import make_workload
+from .workloads.base import ReferenceStep, Workload
 
-PAPER_ALGORITHM = "quadratic-gradient NAG, cubic sigmoid (Chiang 2023, paper mode)"
 log = logging.getLogger(__name__)
 
 
@@ -45,20 +48,21 @@ def _eval_columns(ds: Dataset, rec: IterationRecord) -> dict[str, float]:
     }
 
 
-def _oracle_columns(ds: Dataset, rec: IterationRecord, oracle: OracleStep | None) -> dict[str, float]:
-    """How far the decrypted weights are from the textbook algorithm's (paper's algorithm only)."""
+def _oracle_columns(ds: Dataset, workload: Workload, rec: IterationRecord,
+                    oracle: ReferenceStep | None) -> dict[str, float]:
+    """How far the decrypted weights are from the workload's exact reference (not for a
+    whole-model backend, which trains another model)."""
     if rec.weights is None or oracle is None:
         return {"max_abs_w_diff_oracle": np.nan, "rel_w_diff_oracle": np.nan, "oracle_test_accuracy": np.nan,
                 "oracle_max_abs_score": np.nan}
-    diff = float(np.abs(rec.weights - oracle.W).max())
-    return {"max_abs_w_diff_oracle": diff, "rel_w_diff_oracle": diff / float(np.abs(oracle.W).max()),
-            # past 8 the cubic sigmoid no longer approximates the logistic (its design range)
-            "oracle_max_abs_score": float(np.abs(oracle.S).max()),
-            "oracle_test_accuracy": (metrics.accuracy(metrics.linear_scores(ds.X_test, oracle.W), ds.y_test)
+    diff, rel = workload.drift(rec.weights, oracle.weights)
+    return {"max_abs_w_diff_oracle": diff, "rel_w_diff_oracle": rel,
+            "oracle_max_abs_score": oracle.max_abs_score,
+            "oracle_test_accuracy": (metrics.accuracy(workload.scores(oracle.weights, ds.X_test), ds.y_test)
                                      if len(ds.y_test) else np.nan)}
 
 
-def _row(ds: Dataset, rec: IterationRecord, oracle: OracleStep | None) -> dict[str, Any]:
+def _row(ds: Dataset, workload: Workload, rec: IterationRecord, oracle: ReferenceStep | None) -> dict[str, Any]:
     """The measured columns of one iteration (the one place records become columns)."""
     phases = dict(rec.phases)
     with timed(phases, "eval"):
@@ -67,7 +71,7 @@ def _row(ds: Dataset, rec: IterationRecord, oracle: OracleStep | None) -> dict[s
     if unknown:
         raise ValueError(f"phases {sorted(unknown)} are not among {col.PHASES}")
     return {
-        "iteration": rec.iteration, **evals, **_oracle_columns(ds, rec, oracle),
+        "iteration": rec.iteration, **evals, **_oracle_columns(ds, workload, rec, oracle),
         "level_after": rec.level, "refreshes": rec.refreshes,
         "upload_cts": sum(c for c, _ in rec.upload.values()),
         "upload_bytes": sum(b for _, b in rec.upload.values()),
@@ -85,21 +89,21 @@ def _row(ds: Dataset, rec: IterationRecord, oracle: OracleStep | None) -> dict[s
     }
 
 
-def _train_once(ds: Dataset, backend_name: str, backend_spec: dict[str, Any], iterations: int,
-                refresh: str, state_bound: float, refresh_every: int | None, repeat: int, repeats: int,
-                oracle: Callable[[], list[OracleStep]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _train_once(ds: Dataset, workload: Workload, backend_name: str, backend_spec: dict[str, Any],
+                iterations: int, refresh: str, state_bound: float, refresh_every: int | None, repeat: int,
+                repeats: int, oracle: Callable[[], list[ReferenceStep]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One whole training from fresh keys: its rows, and what its session says of itself."""
     load_before = machine_load()  # another busy process makes every time of the repeat suspect
     session = open_session(registry.make_backend(backend_spec), ds.X_train, ds.y_train,
-                           ds.n_classes, iterations, refresh, state_bound, refresh_every, ds.name)
+                           ds.n_classes, iterations, refresh, state_bound, refresh_every, ds.name, workload)
     rows = []
     depth = session.layout().get("depth")
     which = f"repeat {repeat + 1} of {repeats}, " if repeats > 1 else ""
     start = time.perf_counter()
     # A bar on a terminal; one line per iteration in the job's log.
     for rec in tqdm(session, total=iterations, desc=backend_name, unit="it", disable=None):
-        step = oracle()[rec.iteration - 1] if rec.weights is not None else None  # the paper's algorithm only
-        rows.append({col.REPEAT: repeat, **_row(ds, rec, step)})
+        step = oracle()[rec.iteration - 1] if rec.weights is not None else None  # the workload's own model only
+        rows.append({col.REPEAT: repeat, **_row(ds, workload, rec, step)})
         elapsed = time.perf_counter() - start
         log.info("%siteration %d of %d: test accuracy %.4f, elapsed %.0f s, about %.0f s left%s",
                  which, rec.iteration, iterations, rows[-1]["test_accuracy"], elapsed,
@@ -107,7 +111,7 @@ def _train_once(ds: Dataset, backend_name: str, backend_spec: dict[str, Any], it
                  f", {depth - rec.level} levels left" if depth and rec.level is not None else "")
     load_after = machine_load()
     desc = session.describe()
-    return rows, {**desc.as_dict(), "algorithm": desc.algorithm or PAPER_ALGORITHM, **session.layout(),
+    return rows, {**desc.as_dict(), "algorithm": desc.algorithm or workload.title, **session.layout(),
                   **{f"{k}_before": v for k, v in load_before.items()},
                   **{f"{k}_after": v for k, v in load_after.items()}}
 
@@ -115,8 +119,11 @@ def _train_once(ds: Dataset, backend_name: str, backend_spec: dict[str, Any], it
 def run_experiment(ds: Dataset, backend_name: str, backend_spec: dict[str, Any],
                    iterations: int, run: str, refresh: str = "none",
                    state_bound: float = 1.0, refresh_every: int | None = None,
-                   tolerance: float = 1e-3, repeats: int = 1) -> pd.DataFrame:
-    """Train ``ds`` on backend setting ``backend_name`` and measure every iteration.
+                   tolerance: float = 1e-3, repeats: int = 1, workload_name: str | None = None,
+                   workload_spec: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Train workload ``workload_name`` (``workload_spec``: ``workload`` plus its parameters;
+    default: the paper's) on ``ds`` with backend setting ``backend_name`` and measure every
+    iteration.
 
     ``backend_spec`` is what the adapter receives: ``library`` plus its parameters;
     ``refresh``, ``refresh_every`` and ``state_bound`` say how a CKKS run trains past its
@@ -127,17 +134,21 @@ def run_experiment(ds: Dataset, backend_name: str, backend_spec: dict[str, Any],
     """
     if repeats < 1:
         raise ValueError(f"repeats: {repeats}; a job trains at least once")
+    workload = make_workload(workload_spec)
     # The exact reference is deterministic: computed once, at the first record that needs it.
-    oracle = functools.cache(functools.partial(train_oracle, ds.X_train, ds.y_train, ds.n_classes, iterations))
+    oracle = functools.cache(functools.partial(workload.reference, ds.X_train, ds.y_train, ds.n_classes,
+                                               iterations))
     trainings = []
     for repeat in range(repeats):
-        trainings.append(_train_once(ds, backend_name, backend_spec, iterations, refresh, state_bound,
+        trainings.append(_train_once(ds, workload, backend_name, backend_spec, iterations, refresh, state_bound,
                                      refresh_every, repeat, repeats, oracle))
         gc.collect()  # the finished session's keys go before the next keygen: memory is sized for one
     params = {k: v for k, v in backend_spec.items() if k != "library"}
     job = {
         "run": run, "dataset": ds.name, "dataset_source": ds.source, "dataset_note": ds.note,
-        "paper_data": ds.paper_data, "backend": backend_name, "n_train": len(ds.y_train),
+        "paper_data": ds.paper_data, "workload": workload_name or workload.name, "workload_kind": workload.name,
+        "workload_params": ", ".join(f"{k}={v}" for k, v in sorted(workload.params.items())),
+        "backend": backend_name, "n_train": len(ds.y_train),
         "n_test": len(ds.y_test), "n_features": ds.X_train.shape[1], "n_classes": ds.n_classes,
         "iterations_planned": iterations,
         "params": ", ".join(f"{k}={v}" for k, v in sorted(params.items())), **provenance(),

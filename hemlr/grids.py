@@ -32,7 +32,11 @@ from snakemake.utils import Paramspace
 
 from backends.schema import problems
 
+from . import sources
 from .columns import JOB
+
+#: the config's sections of named entries, in the order of the results table's JOB columns
+SECTIONS = ("datasets", "workloads", "backends")
 
 #: schema properties of an entry's keys (by the entry's library or source); None: unknown owner
 Properties = Callable[[Mapping[str, Any]], Mapping[str, Mapping[str, Any]] | None]
@@ -134,35 +138,39 @@ def expand_experiments(experiments: Any, members: Mapping[str, Mapping[str, list
 
 def grid_columns(df: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     """The run's tidy table with the grids of its validated ``config``: columns ``grid`` (the
-    backend's grid), ``dataset_grid`` (the dataset's), ``grid_params`` (the keys that vary,
-    the dataset's then the backend's, comma-separated; null outside grids) and each varying
-    key's value, unless the table already has that column (ring_dim, n_train, ...: what ran)."""
+    backend's grid), ``dataset_grid`` (the dataset's), ``workload_grid`` (the workload's),
+    ``grid_params`` (the keys that vary, the dataset's, the workload's then the backend's,
+    comma-separated; null outside grids) and each varying key's value, unless the table already
+    has that column (ring_dim, n_train, ...: what ran)."""
     members = config.get("grid_members", {})
-    datasets, backends = members.get("datasets", {}), members.get("backends", {})
     rows = []
-    for dataset, backend in df[JOB].drop_duplicates().itertuples(index=False):
-        d, b = datasets.get(dataset, {}), backends.get(backend, {})
-        values = {**d.get("values", {}), **b.get("values", {})}
-        rows.append({"dataset": dataset, "backend": backend, "grid": b.get("grid"), "dataset_grid": d.get("grid"),
+    for job in df[JOB].drop_duplicates().itertuples(index=False):
+        records = {section: members.get(section, {}).get(name, {}) for section, name in zip(SECTIONS, job)}
+        values = {k: v for r in records.values() for k, v in r.get("values", {}).items()}
+        rows.append({**dict(zip(JOB, job)), "grid": records["backends"].get("grid"),
+                     "dataset_grid": records["datasets"].get("grid"), "workload_grid": records["workloads"].get("grid"),
                      "grid_params": ", ".join(values) or None, **values})
     jobs = pd.DataFrame(rows)
     return df.merge(jobs.drop(columns=[c for c in jobs if c in df and c not in JOB]), on=JOB, how="left")
 
 
-#: the grid keys that set a dataset's size, and the one that sets a backend's ring
-SIZE_KEYS = ("n_train", "train_rows")
+#: the grid key that sets a CKKS backend's ring
 RING_KEY = "ring_dim"
 
 
 def scaling_axes(config: Mapping[str, Any]) -> list[str]:
     """The scaling plots of a validated ``config``: "n" when its experiments train on grid
-    members of at least two dataset sizes, "ring" when on members of at least two rings."""
+    members of at least two dataset sizes (a key of its source's SIZE_KEYS), "ring" when on
+    members of at least two rings."""
     members = config.get("grid_members", {})
 
-    def distinct(section: str, keys: tuple[str, ...]) -> int:
+    def distinct(section: str, keys: Callable[[str], tuple[str, ...]]) -> int:
         used = {name for experiment in config["experiments"] for name in experiment[section]}
         return len({json.dumps(record["values"][k]) for name, record in members.get(section, {}).items()
-                    if name in used for k in keys if k in record["values"]})
+                    if name in used for k in keys(name) if k in record["values"]})
 
-    return [axis for axis, n in (("n", distinct("datasets", SIZE_KEYS)), ("ring", distinct("backends", (RING_KEY,))))
-            if n > 1]
+    def size_keys(dataset: str) -> tuple[str, ...]:
+        return sources.source_class(config["datasets"][dataset]["source"]).SIZE_KEYS
+
+    return [axis for axis, n in (("n", distinct("datasets", size_keys)),
+                                 ("ring", distinct("backends", lambda _: (RING_KEY,)))) if n > 1]

@@ -1,14 +1,7 @@
-"""Evaluation metrics of algorithm.md section 3."""
+"""Evaluation metrics of class scores (algorithm.md section 3), for every workload."""
 from __future__ import annotations
 
 import numpy as np
-
-from .packing import design_matrix
-
-
-def linear_scores(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Class scores Z W^T with Z = [1, X]."""
-    return design_matrix(X) @ W.T
 
 
 def accuracy(scores: np.ndarray, y: np.ndarray) -> float:

@@ -1,23 +1,32 @@
 """A training session on any adapter: the one thing the harness and the estimator iterate.
 
-A CKKS adapter runs the paper's algorithm through :class:`hemlr.trainer.EncryptedSession`;
-a whole-model adapter trains itself. Both are sessions: iterating yields one
-:class:`backends.base.IterationRecord` per iteration, ``describe()`` says what ran and
+A CKKS adapter runs a workload's client and server programs through :class:`EncryptedSession`,
+which knows no workload's shapes; a whole-model adapter trains itself, for the workloads it
+declares it can stand in for. Both are sessions: iterating yields one
+:class:`backends.records.IterationRecord` per iteration, ``describe()`` says what ran and
 ``layout()`` gives the public shape of the encrypted computation (empty when the library
-keeps its own). :func:`job_problems` says, from the shapes alone and before any work,
-why a job cannot run.
+keeps its own). :func:`job_problems` says, from the shapes alone and before any work, why a
+job cannot run.
 """
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+import logging
+import math
+from contextlib import contextmanager
+from functools import partial
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 
-from backends.base import Adapter, CKKSBackend, Description, IterationRecord, ModelBackend
+from backends.base import Adapter, CKKSBackend, ModelBackend
+from backends.measure import timed
+from backends.records import Description, IterationRecord
 
 from .dataset import DataError
-from .ranges import ckks_headroom_bits, range_problems
-from .trainer import EncryptedSession, plan_for
+from .workloads import make_workload
+from .workloads.base import Plan, Workload
+
+log = logging.getLogger(__name__)
 
 
 class Session(Protocol):
@@ -26,6 +35,119 @@ class Session(Protocol):
     def describe(self) -> Description: ...
 
     def layout(self) -> dict[str, int]: ...
+
+
+def plan_for(workload: Workload, backend: CKKSBackend, n: int, n_features: int, n_classes: int,
+             iterations: int, refresh: str = "none", refresh_every: int | None = None) -> Plan:
+    """The plan of ``workload`` training n samples of n_features on ``backend``; ValueError
+    when it cannot run there."""
+    if refresh == "bootstrap" and backend.bootstrap_depth() is None:
+        raise ValueError(f"refresh: bootstrap is not available on {backend.library} "
+                         "(no CKKS bootstrapping); use refresh: client")
+    return workload.plan(backend, n, n_features, n_classes, iterations, refresh, refresh_every)
+
+
+class EncryptedSession:
+    """One encrypted training run of a workload: a client and a server joined only by bytes.
+
+    Iterating yields one :class:`IterationRecord` per iteration: the weights the client
+    decrypted, the server's operations, phase times and the bytes that moved. Keys, the
+    upload and the server's setup happen at the first ``next()`` and are booked on the
+    first record. Where the plan refreshes the state after an iteration, the server packs
+    it into one ciphertext (which is also what the client decrypts to see the weights)
+    and either bootstraps it or sends it on a round trip to the client, who re-encrypts
+    it; the refresh is booked on that iteration's record.
+    """
+
+    def __init__(self, workload: Workload, backend: CKKSBackend, X: np.ndarray, y: np.ndarray,
+                 n_classes: int, iterations: int, refresh: str = "none", state_bound: float = 1.0,
+                 refresh_every: int | None = None) -> None:
+        self.workload = workload
+        self.he = backend
+        self.X, self.y = X, y
+        self.plan = plan_for(workload, backend, len(y), X.shape[1], n_classes, iterations, refresh,
+                             refresh_every)
+        # The bootstrapped state is scaled toward 1 by a public power of two: a bootstrap's
+        # error is absolute (~1e-5) and its input must stay below 1.
+        self.state_scale = 2.0 ** -math.ceil(math.log2(state_bound)) if refresh == "bootstrap" else 1.0
+
+    def describe(self) -> Description:
+        return self.he.describe()
+
+    def layout(self) -> dict[str, Any]:
+        """The public shape of the encrypted computation (from the plan alone)."""
+        plan = self.plan
+        # iterations between refreshes once past the first cycle (which starts lower)
+        every = (plan.refreshes[-1] - plan.refreshes[-2] if len(plan.refreshes) > 1 else
+                 plan.refreshes[0] if plan.refreshes else None)
+        return {"depth": plan.depth, **plan.layout(), "rotation_keys": len(plan.rotation_steps),
+                "refresh": plan.refresh, "refreshes_planned": len(plan.refreshes), "refresh_every": every}
+
+    def __iter__(self) -> Iterator[IterationRecord]:
+        plan, phases = self.plan, {}
+        client = self.workload.client(self.he, plan)
+        keys = f"depth {plan.depth}, {len(plan.rotation_steps)} rotation keys" + (
+            ", bootstrapping keys" if plan.refresh == "bootstrap" else "")
+        with _progress(phases, "keygen", f"key generation ({keys})"):
+            public = client.keygen()
+        with _progress(phases, "encrypt", "packing and encrypting the training data"):
+            upload = client.encrypt_upload(self.X, self.y)
+        with _progress(phases, "server_setup", "server set-up from the published bytes"):
+            server_he = type(self.he).server_from_bytes(public, plan.depth, plan.rotation_steps,
+                                                        bootstrap=plan.refresh == "bootstrap",
+                                                        **self.he.params)
+            server = self.workload.server(server_he, plan, upload)
+        published = len(public) + self.he.external_bytes()
+        del public  # GBs at large rings: the server holds what it needs
+        first = {"setup_ops": server_he.ops.snapshot(), "evalkey_bytes": published,
+                 "key_bytes": self.he.key_sizes(), "upload": upload.parts()}
+        scale = self.state_scale
+        for t in range(1, plan.iterations + 1):
+            ops0 = server_he.ops.snapshot()
+            refresh = t in plan.refreshes
+            with timed(phases, "iteration"):
+                server.step()
+                if refresh:
+                    packed = server.pack_state(scale)
+                    blobs, level = [server_he.serialize(packed)], packed.level
+                else:
+                    server.finish_weights()
+                    blobs, level = server.export_weights()
+            with timed(phases, "decrypt"):
+                if refresh:
+                    weights, state = client.decrypt_state(blobs[0], level, scale)
+                else:
+                    weights = client.decrypt_weights(blobs, level)
+            up: dict[str, tuple[int, int]] = {}
+            if refresh and plan.refresh == "client":
+                with _progress(phases, "refresh", f"client refresh after iteration {t}"):
+                    fresh = client.encrypt_state(state, scale)
+                    server.load_state(server_he.deserialize(fresh, 0), scale)
+                up = {"refresh": (1, len(fresh))}
+            elif refresh:
+                with _progress(phases, "bootstrap", f"bootstrap after iteration {t}"):
+                    server.load_state(server_he.bootstrap(packed), scale)
+            record = first if t == 1 else {}
+            yield IterationRecord(
+                iteration=t, decision_function=partial(_scores, self.workload, weights), phases=phases,
+                ops=server_he.ops.since(ops0), download=(len(blobs), sum(map(len, blobs))),
+                weights=weights, level=level, refreshes=int(refresh),
+                **{**record, "upload": {**record.get("upload", {}), **up}})
+            phases = {}
+
+
+def _scores(workload: Workload, weights: Any, X: np.ndarray) -> np.ndarray:
+    return workload.scores(weights, X)
+
+
+@contextmanager
+def _progress(phases: dict[str, tuple[float, float]], name: str, what: str) -> Iterator[None]:
+    """``timed``, with a line in the job's log when the phase starts and when it ends."""
+    log.info("%s ...", what)
+    before = phases.get(name, (0.0, 0.0))[0]
+    with timed(phases, name):
+        yield
+    log.info("%s: %.1f s", what, phases[name][0] - before)
 
 
 class ModelSession:
@@ -49,32 +171,45 @@ class ModelSession:
 
 def open_session(backend: Adapter, X: np.ndarray, y: np.ndarray, n_classes: int,
                  iterations: int, refresh: str = "none", state_bound: float = 1.0,
-                 refresh_every: int | None = None, dataset: str = "training data") -> Session:
-    """The session training (X, y) for ``iterations`` on ``backend``; ``refresh``,
-    ``state_bound`` and ``refresh_every`` apply to CKKS adapters (see EncryptedSession).
+                 refresh_every: int | None = None, dataset: str = "training data",
+                 workload: Workload | None = None) -> Session:
+    """The session training ``workload`` (default: the paper's) on (X, y) for ``iterations`` on
+    ``backend``; ``refresh``, ``state_bound`` and ``refresh_every`` apply to CKKS adapters
+    (see EncryptedSession).
 
-    Refuses, before any key exists, data the cubic sigmoid or the ciphertexts cannot hold
+    Refuses, before any key exists, data the activation or the ciphertexts cannot hold
     (DataError naming ``dataset``, the magnitude and the remedy).
     """
+    workload = workload or make_workload()
     if isinstance(backend, CKKSBackend):
-        problems = range_problems(X, y, n_classes, iterations, dataset, ckks_headroom_bits(backend.params))
+        problems = workload.data_problems(X, y, n_classes, iterations, dataset, backend.headroom_bits())
         if problems:
             raise DataError("\n".join(problems))
-        return EncryptedSession(backend, X, y, n_classes, iterations, refresh, state_bound,
+        return EncryptedSession(workload, backend, X, y, n_classes, iterations, refresh, state_bound,
                                 refresh_every)
-    if refresh != "none":
-        raise ValueError(f"refresh: {refresh} applies to CKKS backends, not {backend.library}")
+    problems = _model_problems(backend, workload, refresh)
+    if problems:
+        raise ValueError("; ".join(problems))
     return ModelSession(backend, X, y, n_classes, iterations)
 
 
-def job_problems(backend: Adapter, n: int, n_features: int, n_classes: int,
-                 iterations: int, refresh: str = "none", refresh_every: int | None = None) -> list[str]:
-    """Why ``backend`` cannot train n samples of n_features into n_classes (empty: it can)."""
+def _model_problems(backend: ModelBackend, workload: Workload, refresh: str) -> list[str]:
+    out = [] if workload.name in backend.WORKLOADS else [
+        f"{backend.library} trains a whole model of its own and stands in only for workload(s) "
+        f"{', '.join(backend.WORKLOADS) or 'none'}, not {workload.name}"]
+    return out + ([f"refresh: {refresh} applies to CKKS backends, not {backend.library}"] if refresh != "none" else [])
+
+
+def job_problems(backend: Adapter, n: int, n_features: int, n_classes: int, iterations: int,
+                 refresh: str = "none", refresh_every: int | None = None,
+                 workload: Workload | None = None) -> list[str]:
+    """Why ``backend`` cannot train ``workload`` on n samples of n_features into n_classes (empty: it can)."""
+    workload = workload or make_workload()
     if isinstance(backend, ModelBackend):
-        out = backend.shape_problems(n, n_features, n_classes, iterations)
-        return out + ([f"refresh: {refresh} applies to CKKS backends only"] if refresh != "none" else [])
+        return backend.shape_problems(n, n_features, n_classes, iterations) + _model_problems(
+            backend, workload, refresh)
     try:
-        plan_for(backend, n, n_features + 1, n_classes, iterations, refresh, refresh_every)
+        plan_for(workload, backend, n, n_features, n_classes, iterations, refresh, refresh_every)
     except ValueError as exc:
         return [str(exc)]
     return []

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backends.base import IterationRecord, ParameterError
+from backends.base import ParameterError
+from backends.records import IterationRecord
 from backends.concrete_tfhe import ConcreteMLBackend
 
 pytestmark = pytest.mark.skipif(ConcreteMLBackend.unavailable_reason() is not None,

@@ -78,7 +78,7 @@ def test_unknown_top_level_key_lists_allowed_keys():
     msg = invalid(lambda c: c.update(iteration=3))
     assert "iteration: unknown key" in msg
     assert ("allowed keys at <top level>: run, iterations, repeats, tolerance, cost_model, features_dir, include_datasets, "
-            "datasets, backends, experiments, grid_members") in msg
+            "datasets, workloads, backends, experiments, grid_members") in msg
 
 
 def test_unknown_backend_key_lists_adapter_and_harness_keys():
@@ -183,7 +183,7 @@ def test_train_jobs_are_the_cross_products_each_once():
         "backends": {"p": {"library": "plaintext"}, "q": {"library": "plaintext", "ring_dim": 4096, "iterations": 5}},
         "experiments": [{"datasets": ["a", "b"], "backends": ["p"]}, {"datasets": ["a"], "backends": ["p", "q"]}],
     })
-    assert train_jobs(cfg) == [("a", "p"), ("b", "p"), ("a", "q")]
+    assert train_jobs(cfg) == [("a", "mlr", "p"), ("b", "mlr", "p"), ("a", "mlr", "q")]
     assert backend_params(cfg, "q") == {"library": "plaintext", "ring_dim": 4096, "max_depth": 64,
                                         "bootstrap_depth": 16, "bootstrap_slots": None}
     assert (backend_iterations(cfg, "p"), backend_iterations(cfg, "q")) == (2, 5)
@@ -219,7 +219,7 @@ def test_jobs_that_cannot_run_are_refused_at_validation(backend, iterations, pro
 def test_job_problems_name_the_backend_and_the_dataset_shape():
     with pytest.raises(ConfigError) as info:
         validate_config(_one_job({"library": "plaintext", "ring_dim": 2048}))
-    assert str(info.value).startswith("backends.b with datasets.d (128 samples, 64 features, 10 classes): ")
+    assert str(info.value).startswith("backends.b with workloads.mlr on datasets.d (128 samples, 64 features, 10 classes): ")
 
 
 def test_every_problem_of_every_kind_in_one_message():
@@ -231,7 +231,7 @@ def test_every_problem_of_every_kind_in_one_message():
     assert any(line.startswith("backends.t.scale_bits: 10 is less than the minimum") for line in lines)
     assert any(line.startswith("datasets.e.n_tain: unknown key") for line in lines)
     assert any(line.startswith("experiments[1].datasets[0]: unknown dataset 'nope'") for line in lines)
-    assert any(line.startswith("backends.b with datasets.d") for line in lines)
+    assert any(line.startswith("backends.b with workloads.mlr on datasets.d") for line in lines)
     assert len(lines) == 4
 
 

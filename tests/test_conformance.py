@@ -13,7 +13,7 @@ import backends
 from backends import registry
 from backends.base import CKKSBackend
 from backends.checks import check_backend, checks_for
-from hemlr.oracle import train_oracle
+from hemlr.workloads.mlr.reference import train_oracle
 from hemlr.session import open_session
 
 from .conftest import make_factory

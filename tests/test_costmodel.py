@@ -9,14 +9,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backends.base import LevelKey
+from backends.ops import LevelKey
 from backends.plaintext import PlaintextBackend
 from hemlr import columns as col
-from hemlr import costmodel
-from hemlr.costmodel import PREDICTED, microbenchmark, plaintext_twin, predict, predict_job, run_depth
+from hemlr import microbenchmark as bench
+from hemlr import pricing
+from hemlr.microbenchmark import microbenchmark
+from hemlr.pricing import PREDICTED, predict
+from hemlr.costmodel import plaintext_twin, predict_job, run_depth
 from hemlr.experiment import run_experiment
-from hemlr.session import open_session
-from hemlr.trainer import EncryptedSession, plan_for
+from hemlr.session import EncryptedSession, open_session, plan_for
+from hemlr.workloads import make_workload
 
 from .conftest import make_factory, test_spec
 from .test_experiment import tiny
@@ -93,6 +96,10 @@ def test_by_level_counts_refine_the_flat_counts_of_a_training() -> None:
     assert min(k.level for k in records[1].ops_by_level if k.kind == "ct_mult") == 7
 
 
+def test_the_tables_ops_key_is_the_interfaces() -> None:
+    assert col.OpsKey._fields == LevelKey._fields
+
+
 def test_rows_carry_the_by_level_counts_as_json() -> None:
     table = run_experiment(tiny(), "plain", test_spec("plaintext"), 2, "unit")
     first, second = (col.ops_from_json(t) for t in table[col.OPS_BY_LEVEL])
@@ -102,23 +109,25 @@ def test_rows_carry_the_by_level_counts_as_json() -> None:
 
 
 def test_run_depth_is_the_plans_whatever_the_shape() -> None:
-    he = PlaintextBackend(ring_dim=2048, max_depth=30)
-    assert run_depth(he, 2) == EncryptedSession(he, np.zeros((24, 4)), np.arange(24) % 3, 3, 2).plan.depth == 14
-    assert run_depth(he, 5, "client") == EncryptedSession(he, np.zeros((40, 9)), np.arange(40) % 5, 5, 5,
-                                                          "client").plan.depth == 26
+    he, mlr = PlaintextBackend(ring_dim=2048, max_depth=30), make_workload()
+    assert run_depth(mlr, he, 2) == EncryptedSession(mlr, he, np.zeros((24, 4)), np.arange(24) % 3, 3,
+                                                     2).plan.depth == 14
+    assert run_depth(mlr, he, 5, "client") == EncryptedSession(mlr, he, np.zeros((40, 9)), np.arange(40) % 5, 5, 5,
+                                                               "client").plan.depth == 26
 
 
 def test_microbenchmark_times_every_primitive_at_every_level() -> None:
-    client = PlaintextBackend(ring_dim=1024)
+    client = PlaintextBackend(ring_dim=1024, bootstrap_depth=2)  # a bootstrap leaves 2 of the 4 levels
     table = microbenchmark(client, 4, samples=3, bootstrap=True)
     # timed on the server built from the client's bytes, as the trainer's server runs
     assert {key.kind for key in client.ops.by_level} == {"encrypt", "serialize"}
     levels = {kind: sorted(g["level"]) for kind, g in table.groupby("kind")}
     assert levels.pop("bootstrap") == [3]
     assert levels.pop("level_align") == [1, 2, 3, 4]
-    assert all(levels[k] == [0, 1, 2, 3] for k in costmodel.PRODUCTS)
-    assert set(levels) == set(costmodel.TIMED_KINDS) - {"bootstrap", "level_align"}
-    assert all(v == [0, 1, 2, 3, 4] for k, v in levels.items() if k not in costmodel.PRODUCTS)
+    products = ("ct_mult", "pt_mult", "scalar_mult")  # they consume a level: they need one left
+    assert all(levels[k] == [0, 1, 2, 3] for k in products)
+    assert set(levels) == set(bench.TIMED_KINDS) - {"bootstrap", "level_align"}
+    assert all(v == [0, 1, 2, 3, 4] for k, v in levels.items() if k not in products)
     assert (table["seconds"] >= 0).all() and table["n"].eq(3).all() and table["processes"].eq(1).all()
     assert table[["library", "ring_dim", "depth", "map_workers", "hostname", "cpu_model"]].iloc[0].tolist()[:4] == \
            ["plaintext", 1024, 4, 1]
@@ -141,9 +150,12 @@ def test_a_forking_backend_is_timed_also_in_concurrent_processes() -> None:
     table = microbenchmark(make_factory("tenseal", workers=2)(), 2, [0, 2], samples=2)
     alone, together = (table[table["processes"] == p] for p in (1, 2))
     assert len(alone) + len(together) == len(table)
-    overhead = together[together["kind"] == costmodel.MAP_OVERHEAD]
-    assert overhead["level"].tolist() == [2] and overhead["n"].eq(2).all() and (overhead["seconds"] >= 0).all()
-    together = together.drop(overhead.index)
+    walls = together[together["kind"] == pricing.MAP_WALL]
+    assert walls["level"].tolist() == [2] and walls["n"].eq(2).all() and (walls["seconds"] > 0).all()
+    assert col.ops_from_json(walls["ops"].iloc[0])[("ct_mult", 0, 2)] == 2  # one product per worker
+    levels, overheads = pricing.map_overheads(table)
+    assert levels.tolist() == [2] and (overheads >= 0).all()
+    together = together.drop(walls.index)
     assert sorted(zip(alone["kind"], alone["level"])) == sorted(zip(together["kind"], together["level"]))
     assert alone["n"].eq(2).all() and together["n"].eq(4).all()  # 2 samples in each of 2 processes
     assert (together.query("kind == 'rotation'")["seconds"] > 0).all() and table["map_workers"].eq(2).all()
@@ -160,22 +172,23 @@ def test_a_concurrent_process_that_dies_is_an_error_not_a_hang() -> None:
             os._exit(3)
 
     with pytest.raises(RuntimeError, match=r"died \(exit codes \[.*3.*\]\)"):
-        costmodel._concurrent_rounds({("add", 0): dies_in_one_process}, 3, 2)
+        bench._concurrent_rounds({("add", 0): dies_in_one_process}, 3, 2)
 
 
 def test_predictions_of_a_job_come_from_the_same_trainer_on_the_plaintext_twin() -> None:
     """At a small n, predict_job's numbers are those of a real plaintext run's counts."""
     table = microbenchmark(PlaintextBackend(ring_dim=2048), 14, samples=1).assign(map_workers=2)
     records = _records(PlaintextBackend(ring_dim=2048), n=40, f=5, K=3)
-    job = predict_job(PlaintextBackend(ring_dim=2048), table, 40, 5, 3, 2)
+    mlr = make_workload()
+    job = predict_job(mlr, PlaintextBackend(ring_dim=2048), table, 40, 5, 3, 2)
     assert job[PREDICTED].tolist() == [predict(r.ops_by_level, table) for r in records]
     assert job["predicted_setup_s"].iloc[0] == predict(records[0].setup_ops_by_level, table)
     assert job["upload_cts"].iloc[0] == 4 and job["ct_mult"].tolist() == [r.ops["ct_mult"] for r in records]
-    both = predict_job(PlaintextBackend(ring_dim=2048), table, 40, 5, 3, 2, workers=[None, 1])
+    both = predict_job(mlr, PlaintextBackend(ring_dim=2048), table, 40, 5, 3, 2, workers=[None, 1])
     assert both["map_workers"].tolist() == [2, 2, 1, 1]
     assert both[PREDICTED].tolist()[:2] == job[PREDICTED].tolist() != both[PREDICTED].tolist()[2:]
     with pytest.raises(ValueError, match="measured at depth \\[14\\], this job's keys have depth 26"):
-        predict_job(PlaintextBackend(ring_dim=2048), table, 40, 5, 3, 4, refresh="client",
+        predict_job(mlr, PlaintextBackend(ring_dim=2048), table, 40, 5, 3, 4, refresh="client",
                     refresh_every=4)
 
 
@@ -184,7 +197,8 @@ def test_the_plaintext_twin_counts_like_the_library(library: str) -> None:
     he = make_factory(library)()
     twin = plaintext_twin(he)
     assert (twin.slots, twin.max_depth()) == (he.slots, he.max_depth())
-    assert plan_for(twin, 6000, 7, 4, 2) == plan_for(he, 6000, 7, 4, 2)  # as predict_job asserts
+    mlr = make_workload()
+    assert plan_for(mlr, twin, 6000, 7, 4, 2) == plan_for(mlr, he, 6000, 7, 4, 2)  # as predict_job asserts
     real, counted = _records(he, n=16, f=7, K=4), _records(twin, n=16, f=7, K=4)
     assert [r.ops_by_level for r in real] == [r.ops_by_level for r in counted]
     assert real[0].setup_ops_by_level == counted[0].setup_ops_by_level
@@ -193,8 +207,8 @@ def test_the_plaintext_twin_counts_like_the_library(library: str) -> None:
 def test_with_predictions_prices_the_rows_that_have_a_table() -> None:
     df = pd.concat([run_experiment(tiny(), name, test_spec("plaintext"), 2, "unit") for name in ("a", "b")])
     table = microbenchmark(PlaintextBackend(ring_dim=2048), 14, samples=1)
-    out = costmodel.with_predictions(df, {"a": table})
+    out = pricing.with_predictions(df, {("mlr", "a"): table})
     a, b = out[out["backend"] == "a"], out[out["backend"] == "b"]
     assert a[PREDICTED].tolist() == [predict(c, table) for c in a[col.OPS_BY_LEVEL]] and (a[PREDICTED] > 0).all()
     assert b[PREDICTED].isna().all()
-    assert costmodel.server_seconds(a).tolist() == a[col.wall("iteration")].tolist()
+    assert pricing.server_seconds(a).tolist() == a[col.wall("iteration")].tolist()

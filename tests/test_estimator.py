@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hemlr.estimator import HEMLRClassifier
-from hemlr.oracle import train_oracle
+from hemlr.workloads.mlr.reference import train_oracle
 
 
 def test_fit_predict_matches_oracle_with_arbitrary_labels() -> None:

@@ -6,10 +6,10 @@ import pytest
 
 from backends import registry
 from hemlr import columns as col
-from hemlr import experiment
 from hemlr.dataset import Dataset
-from hemlr.experiment import PAPER_ALGORITHM, run_experiment
-from hemlr.oracle import train_oracle
+from hemlr.experiment import run_experiment
+from hemlr.workloads.mlr import QuadraticGradientMLR
+from hemlr.workloads.mlr.reference import train_oracle
 
 from .conftest import make_factory, test_spec
 
@@ -39,7 +39,7 @@ def test_ckks_rows_carry_the_oracle_distance_and_one_offs_once() -> None:
     ds = tiny()
     table = run_experiment(ds, "plain", test_spec("plaintext"), 2, "unit")
     W = train_oracle(ds.X_train, ds.y_train, 3, 2)[-1].W
-    assert table["max_abs_w_diff_oracle"].max() < 1e-12 and (table["algorithm"] == PAPER_ALGORITHM).all()
+    assert table["max_abs_w_diff_oracle"].max() < 1e-12 and (table["algorithm"] == QuadraticGradientMLR.title).all()
     assert list(table["upload_cts"]) == [4, 0] and list(table[col.upload_cts("Z")]) == [1, 0]
     assert table[col.wall("keygen")].iloc[1] == 0 and table["evalkey_bytes"].iloc[1] == 0
     assert table["depth"].eq(14).all() and table["level_after"].iloc[-1] == 14
@@ -68,9 +68,9 @@ def test_a_job_drifting_beyond_the_tolerance_is_marked_failed() -> None:
 
 def test_repeats_train_from_fresh_keys_and_keep_every_sample(monkeypatch: pytest.MonkeyPatch) -> None:
     adapters, oracles = [], []
-    make_backend, oracle = registry.make_backend, experiment.train_oracle
+    make_backend, oracle = registry.make_backend, QuadraticGradientMLR.reference
     monkeypatch.setattr(registry, "make_backend", lambda spec: adapters.append(spec) or make_backend(spec))
-    monkeypatch.setattr(experiment, "train_oracle", lambda *a: oracles.append(a) or oracle(*a))
+    monkeypatch.setattr(QuadraticGradientMLR, "reference", lambda *a: oracles.append(a) or oracle(*a))
     ds = tiny()
     table = run_experiment(ds, "plain", test_spec("plaintext"), 2, "unit", repeats=3)
     assert len(adapters) == 3 and len(oracles) == 1  # a new session per repeat; one deterministic oracle

@@ -17,12 +17,18 @@ from hemlr import sources
 from hemlr.config import (ConfigError, backend_iterations, backend_params, backend_training, load_config, train_jobs,
                           validate_config)
 from hemlr.grids import grid_columns, scaling_axes
-from hemlr.report import grid_sections, write_summary
+from hemlr.report.markdown import section_lines, write_summary
+from hemlr.report.sections import grid_sections
 
 from .test_workflow import _jobs_of_dry_run, snakemake
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+
+def pairs(cfg: dict) -> list[tuple[str, str]]:
+    """The (dataset, backend) of each job (every one trains the default workload here)."""
+    return [(d, b) for d, _, b in train_jobs(cfg)]
 
 def config(backends: dict, datasets: dict | None = None, **top) -> dict:
     """A config running every dataset on every backend."""
@@ -48,7 +54,7 @@ def test_a_grid_is_the_cross_product_named_like_a_paramspace():
     members = ["t_ring_dim~32768_workers~1", "t_ring_dim~32768_workers~2",
                "t_ring_dim~65536_workers~1", "t_ring_dim~65536_workers~2"]
     assert list(cfg["backends"]) == ["p", *members]
-    assert train_jobs(cfg) == [("d", "p"), *(("d", m) for m in members)]
+    assert pairs(cfg) == [("d", "p"), *(("d", m) for m in members)]
     assert backend_params(cfg, "t_ring_dim~65536_workers~1") == {
         "library": "tenseal", "ring_dim": 65536, "scale_bits": 50, "workers": 1, "first_mod_bits": 60,
         "security": 128}
@@ -94,8 +100,8 @@ def test_an_array_typed_key_is_a_grid_only_as_a_list_of_lists():
 
 def test_a_dataset_size_grid_gives_one_dataset_per_size():
     cfg = validate_config(config({"p": {"library": "plaintext"}}, {"d": {"source": "digits", "n_train": [64, 256]}}))
-    assert train_jobs(cfg) == [("d_n_train~64", "p"), ("d_n_train~256", "p")]
-    assert [sources.source(cfg["datasets"][d]).shape().n_train for d, _ in train_jobs(cfg)] == [64, 256]
+    assert pairs(cfg) == [("d_n_train~64", "p"), ("d_n_train~256", "p")]
+    assert [sources.source(cfg["datasets"][d]).shape().n_train for d, _ in pairs(cfg)] == [64, 256]
 
 
 def test_experiments_naming_a_grid_run_all_of_its_members():
@@ -103,7 +109,7 @@ def test_experiments_naming_a_grid_run_all_of_its_members():
                  {"a": {"source": "digits", "n_train": [64, 128]}, "b": {"source": "digits"}})
     cfg["experiments"] = [{"datasets": ["b"], "backends": ["q", "p"]},
                           {"datasets": ["a"], "backends": ["p_ring_dim~16384"]}]
-    assert train_jobs(validate_config(cfg)) == [
+    assert pairs(validate_config(cfg)) == [
         ("b", "q"), ("b", "p_ring_dim~16384"), ("b", "p_ring_dim~32768"),
         ("a_n_train~64", "p_ring_dim~16384"), ("a_n_train~128", "p_ring_dim~16384")]
 
@@ -160,7 +166,7 @@ def test_a_member_cannot_take_the_name_of_another_entry():
 def test_a_member_that_cannot_run_is_named_with_its_values():
     lines = problems(config({"p": {"library": "plaintext", "ring_dim": [2048, 32768]}}))
     assert len(lines) == 1
-    assert lines[0].startswith("backends.p_ring_dim~2048 with datasets.d (128 samples, 64 features, 10 classes): ")
+    assert lines[0].startswith("backends.p_ring_dim~2048 with workloads.mlr on datasets.d (128 samples, 64 features, 10 classes): ")
     assert "too few for the K=10 weight rows" in lines[0]
 
 
@@ -218,7 +224,7 @@ def test_an_unreadable_include_is_named(shared: Path, tmp_path: Path):
                         "relative to the directory snakemake runs in)")
     assert lines[1].startswith("broken.yaml: not valid YAML")
     # then what follows from having no dataset at all
-    assert lines[-2:] == ["datasets: {} should be non-empty",
+    assert lines[-2:] == ["datasets: {} should be non-empty (name -> a data source and its keys (below, by source))",
                           "experiments[0].datasets[0]: unknown dataset 'x'; defined datasets: "]
 
 
@@ -250,7 +256,7 @@ def test_the_scaling_workload(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(REPO)
     cfg = load_config(REPO / "workflow/configs/scaling.yaml")
     assert scaling_axes(cfg) == ["n", "ring"] and cfg["cost_model"] and (cfg["repeats"], cfg["iterations"]) == (3, 2)
-    assert sorted(train_jobs(cfg)) == sorted(
+    assert sorted(pairs(cfg)) == sorted(
         (f"authors-features-n_train_rows~0-{n}", f"{lib}_ring_dim~{ring}")
         for n in (64, 128, 256) for lib in ("tenseal", "openfhe") for ring in (32768, 65536))
     assert {name: (d["train_rows"], d["test_rows"]) for name, d in cfg["datasets"].items() if "~" in name} == {
@@ -295,10 +301,11 @@ def test_repeats_must_be_positive(where):
 # ------------------------------------------------------------------------ table and summary
 
 
-def _job(dataset: str, backend: str, accuracy: float, seconds: float, drift: float, **columns) -> pd.DataFrame:
+def _job(dataset: str, backend: str, accuracy: float, seconds: float, drift: float, workload: str = "mlr",
+         **columns) -> pd.DataFrame:
     """The rows of one job's tidy table (2 iterations) that the grid summary reads."""
-    return pd.DataFrame({"run": "grid", "dataset": dataset, "backend": backend, "library": "plaintext",
-                         "mode": "exact", "iteration": [1, 2], "train_accuracy": [0.2, 0.6],
+    return pd.DataFrame({"run": "grid", "dataset": dataset, "workload": workload, "backend": backend,
+                         "library": "plaintext", "mode": "exact", "iteration": [1, 2], "train_accuracy": [0.2, 0.6],
                          "test_accuracy": [0.1, accuracy], "time_iteration_s": [seconds, seconds],
                          "rel_w_diff_oracle": [drift / 10, drift], **columns})
 
@@ -308,14 +315,19 @@ def _cells(row: str) -> list[str]:
     return [c.strip() for c in row.strip().strip("|").split("|")]
 
 
+def _grid_lines(df: pd.DataFrame) -> list[str]:
+    """summary.md's lines of the grids' part."""
+    return [line for section in grid_sections(df) for line in section_lines(section)]
+
+
 def _grid_run() -> tuple[pd.DataFrame, dict]:
     cfg = validate_config(config({"p": {"library": "plaintext"},
                                   "t": {"library": "plaintext", "ring_dim": [16384, 32768], "iterations": [2, 3]}},
                                  {"d": {"source": "digits", "n_train": [64, 128]}}))
     jobs = train_jobs(cfg)
-    df = pd.concat([_job(d, b, accuracy=0.5 + i / 100, seconds=1.0 + i, drift=10.0 ** -i,
+    df = pd.concat([_job(d, b, accuracy=0.5 + i / 100, seconds=1.0 + i, drift=10.0 ** -i, workload=w,
                          ring_dim=cfg["backends"][b]["ring_dim"], n_train=cfg["datasets"][d]["n_train"])
-                    for i, (d, b) in enumerate(jobs)], ignore_index=True)
+                    for i, (d, w, b) in enumerate(jobs)], ignore_index=True)
     return df, cfg
 
 
@@ -335,20 +347,20 @@ def test_grid_columns_name_the_grids_and_their_varying_keys():
 
 def test_the_summary_shows_each_grid_as_one_table_over_its_varying_parameters():
     df, cfg = _grid_run()
-    lines = grid_sections(grid_columns(df, cfg))
+    lines = _grid_lines(grid_columns(df, cfg))
     assert lines[:2] == ["", "## Grids"]
     heads = [line for line in lines if line.startswith("### ")]
     assert heads == ["### Grid `p` on `d`", "### Grid `t` on `d`"]
     table = lines[lines.index("### Grid `t` on `d`") + 2].splitlines()
     header = _cells(table[0])
-    assert header == ["n_train", "ring_dim", "iterations", "test accuracy (final)", "server time / iteration (s)",
-                      "max abs(W - oracle W) / max abs(oracle W)"]
+    assert header == ["n_train", "ring_dim", "iterations", "test accuracy (final)",
+                      "server time / iteration, all server work (s)", "max abs(W - oracle W) / max abs(oracle W)"]
     rows = [_cells(row) for row in table[2:]]
     # jobs 1..4 on n_train 64, 6..9 on 128 (0 and 5: backend p); job i: accuracy 0.5 + i/100, i + 1 s, 10^-i
     assert rows[0] == ["64", "16384", "2", "0.5100", "2", "0.1"]
     assert rows[-1] == ["128", "32768", "3", "0.5900", "10", "1e-09"]
     assert len(rows) == 8
-    assert grid_sections(df) == [] and grid_sections(grid_columns(_job("x", "y", 0.5, 1.0, 0.1), cfg)) == []
+    assert _grid_lines(df) == [] and _grid_lines(grid_columns(_job("x", "y", 0.5, 1.0, 0.1), cfg)) == []
 
 
 def test_the_summary_file_holds_the_grid_tables(tmp_path: Path):
@@ -360,12 +372,28 @@ def test_the_summary_file_holds_the_grid_tables(tmp_path: Path):
 
 
 def test_an_array_typed_grid_key_is_shown_as_its_list():
-    frame = pd.DataFrame({"dataset": ["s_train_rows~0-64"], "backend": ["p"], "grid": [None], "dataset_grid": ["s"],
-                          "grid_params": ["train_rows"], "train_rows": [np.array([0, 64])], "iteration": [1],
-                          "test_accuracy": [0.25], "time_iteration_s": [1.0], "rel_w_diff_oracle": [np.nan]})
-    lines = grid_sections(frame)
+    frame = pd.DataFrame({"dataset": ["s_train_rows~0-64"], "workload": ["mlr"], "backend": ["p"], "grid": [None],
+                          "dataset_grid": ["s"], "grid_params": ["train_rows"], "train_rows": [np.array([0, 64])],
+                          "iteration": [1], "test_accuracy": [0.25], "time_iteration_s": [1.0],
+                          "rel_w_diff_oracle": [np.nan]})
+    lines = _grid_lines(frame)
     assert lines[3] == "### Grid `p` on `s`"
     assert _cells(lines[5].splitlines()[2]) == ["[0, 64]", "0.2500", "1", "-"]
+
+
+def test_a_grid_has_a_table_per_workload_or_workload_grid():
+    def run(workloads: dict[str, str | None]) -> pd.DataFrame:
+        """Backend grid t (two rings) on dataset d, for each workload (-> its workload grid)."""
+        return pd.concat([_job("d", f"t_ring_dim~{ring}", 0.5, 1.0, 0.1, workload=w, grid="t", dataset_grid=None,
+                               workload_grid=g, grid_params="lr, ring_dim" if g else "ring_dim", ring_dim=ring,
+                               lr=w[-1]) for w, g in workloads.items() for ring in (16384, 32768)], ignore_index=True)
+
+    heads = [line for line in _grid_lines(run({"mlr": None, "cubic": None})) if line.startswith("### ")]
+    assert heads == ["### Grid `mlr / t` on `d`", "### Grid `cubic / t` on `d`"]
+    lines = _grid_lines(run({"w_lr~1": "w", "w_lr~2": "w"}))  # one workload grid: one table, its key a column
+    assert [line for line in lines if line.startswith("### ")] == ["### Grid `t` on `d`"]
+    table = lines[-1].splitlines()
+    assert _cells(table[0])[:2] == ["lr", "ring_dim"] and len(table) == 2 + 4
 
 
 # -------------------------------------------------------------------------------- workflow
@@ -379,7 +407,8 @@ def test_dry_run_of_a_grid_config_lists_one_train_job_per_combination(tmp_path: 
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = _jobs_of_dry_run(proc.stdout)
     train = sorted(fields["wildcards"] for name, fields in jobs.items() if name.startswith("train["))
-    assert train == [f"dataset=d_n_train~{n}, backend=p_ring_dim~{r}" for n in (128, 64) for r in (16384, 32768)]
+    assert train == [f"dataset=d_n_train~{n}, workload=mlr, backend=p_ring_dim~{r}" for n in (128, 64)
+                     for r in (16384, 32768)]
     assert sorted(name for name in jobs if name.startswith("features[")) == [
         "features[dataset=d_n_train~128]", "features[dataset=d_n_train~64]"]
 

@@ -1,4 +1,4 @@
-"""hemlr.html_report on small synthetic tables: one self-contained page with every warning."""
+"""hemlr.report.html on small synthetic tables: one self-contained page with every warning."""
 from __future__ import annotations
 
 import base64
@@ -9,21 +9,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hemlr.costmodel import PREDICTED
-from hemlr.html_report import render_html, write_html
-from hemlr.report import merge_tables
+from hemlr.pricing import PREDICTED
+from hemlr.report.html import render_html, write_html
+from hemlr.report.markdown import write_summary
+from hemlr.report.tables import merge_tables
 
 from .offline_html import external_references
 from .test_report import DIGITS, PAPER, PNG_MAGIC, fake_run_experiment, repeated, scaling_run, write_job
 
 
 class _Page(HTMLParser):
-    """The page's banners (class, text), h2 headings, image sources and table header rows."""
+    """The page's banners (class, text), h2 headings, h2 and h3 headings (as markdown's ## and
+    ###), image sources and table header rows."""
 
     def __init__(self, html: str) -> None:
         super().__init__(convert_charrefs=True)
         self.banners: list[tuple[str, str]] = []
         self.h2: list[str] = []
+        self.headings: list[str] = []
         self.images: list[str] = []
         self.headers: list[list[str]] = []
         self._thead = False
@@ -37,7 +40,7 @@ class _Page(HTMLParser):
         elif tag == "thead":
             self._thead = True
             self.headers.append([])
-        elif tag == "h2" or (tag == "th" and self._thead) or (tag == "div" and "banner" in cls):
+        elif tag in ("h2", "h3") or (tag == "th" and self._thead) or (tag == "div" and "banner" in cls):
             self._open.append((tag, cls, []))
 
     def handle_data(self, data: str) -> None:
@@ -51,7 +54,9 @@ class _Page(HTMLParser):
             return
         _, cls, parts = self._open.pop()
         text = re.sub(r"\s+", " ", "".join(parts)).strip()
-        {"h2": self.h2.append, "div": lambda t: self.banners.append((cls, t)),
+        if tag in ("h2", "h3"):
+            self.headings.append(f"{'#' * int(tag[1])} {text}")
+        {"h2": self.h2.append, "h3": lambda t: None, "div": lambda t: self.banners.append((cls, t)),
          "th": lambda t: self.headers[-1].append(t)}[tag](text)
 
 
@@ -172,3 +177,20 @@ def test_scaling_plots_and_the_cost_model_get_sections_of_their_own(tmp_path: Pa
         in page.headers
     assert len(page.images) == len(_Page(render_html(df)).images) + 2
     assert "Cost model" not in _Page(render_html(df.drop(columns=PREDICTED))).h2
+
+
+def test_the_page_and_summary_md_show_the_same_sections(tmp_path: Path):
+    """Both render one list of sections: the same headings, warnings, tables and figures."""
+    df = scaling_run().assign(grid_params="ring_dim", dataset_grid=None, workload_grid=None)
+    df = pd.concat([df.assign(**{PREDICTED: df["time_iteration_s"] * 1.5}),
+                    fake_run_experiment(PAPER, "concrete-sim")], ignore_index=True)
+    write_summary(df, tmp_path / "summary.md", scaling=["n", "ring"])
+    text = (tmp_path / "summary.md").read_text()
+    page = _Page(html := render_html(df, scaling=["n", "ring"]))
+    headings = [line.replace("`", "") for line in text.splitlines() if line.startswith(("## ", "### "))]
+    assert headings == page.headings
+    assert "## Grids" in headings and "### Grid tenseal on d_n_train~64" in headings  # the grids are in both
+    assert "## Cost model" in headings and "### Inputs" not in headings
+    assert text.count("> **WARNING: ") == len(page.banners) > 0
+    assert sum(line.startswith("|:") for line in text.splitlines()) == html.count("<thead>")
+    assert text.count("](") == len(page.images)

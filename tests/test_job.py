@@ -99,10 +99,10 @@ def test_a_raw_library_error_is_logged_with_the_job_context(tmp_path: Path):
         from hemlr.job import logged_failure, start
         log = start({str(log)!r}, 1)
         import numpy as np
-        from hemlr import metrics
+        from hemlr.workloads.mlr import reference
         with logged_failure(log, "train", dataset="digits", backend="tenseal",
                             parameters={{"library": "tenseal", "ring_dim": 8192}}):
-            metrics.linear_scores(np.zeros((3, 4)), np.zeros((10, 7)))  # numpy's own ValueError
+            reference.linear_scores(np.zeros((3, 4)), np.zeros((10, 7)))  # numpy's own ValueError
     """, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.communicate(timeout=60)
     text = log.read_text()
@@ -111,7 +111,7 @@ def test_a_raw_library_error_is_logged_with_the_job_context(tmp_path: Path):
     context = text[first:]
     assert "\n  dataset: digits\n  backend: tenseal\n" in context
     assert "\n  parameters: {'library': 'tenseal', 'ring_dim': 8192}\n" in context
-    assert "\n  phase: train, in hemlr/metrics.py:" in context
+    assert "\n  phase: train, in hemlr/workloads/mlr/reference.py:" in context
     assert "linear_scores(): `return design_matrix(X) @ W.T`" in context
     # re-raised: the traceback follows the context
     assert text.index("Traceback (most recent call last)") > first

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from hemlr.sources.features_csv import load_features_csv
-from hemlr.oracle import nag_constants, sig3, train_oracle
-from hemlr.packing import bbar_inv, design_matrix
+from hemlr.workloads.mlr.plan import bbar_inv, design_matrix
+from hemlr.workloads.mlr.reference import nag_constants, sig3, train_oracle
 
 
 def test_schedule_constants() -> None:

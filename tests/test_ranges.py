@@ -9,8 +9,8 @@ from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
 from backends import registry
-from hemlr.oracle import W_INIT, train_oracle
-from hemlr.ranges import MARGIN_BITS, SIGMOID_BOUND, ckks_headroom_bits, range_problems
+from hemlr.workloads.mlr.ranges import MARGIN_BITS, SIGMOID_BOUND, range_problems
+from hemlr.workloads.mlr.reference import W_INIT, train_oracle
 from hemlr.sources.features_csv import load_features_csv
 
 N, F, K = 128, 64, 10
@@ -92,7 +92,6 @@ def test_authors_features_pass(reference_csv, bits: int | None) -> None:
 
 
 def test_headroom_comes_from_the_backend_parameters() -> None:
-    assert ckks_headroom_bits(registry.backend_class("openfhe").validate_params({})) == OPENFHE_BITS
-    tenseal = registry.backend_class("tenseal").validate_params({"scale_bits": 50})
-    assert ckks_headroom_bits(tenseal) == TENSEAL_BITS
-    assert ckks_headroom_bits(registry.backend_class("plaintext").validate_params({})) is None
+    assert registry.make_backend({"library": "openfhe"}).headroom_bits() == OPENFHE_BITS
+    assert registry.make_backend({"library": "tenseal", "scale_bits": 50}).headroom_bits() == TENSEAL_BITS
+    assert registry.make_backend({"library": "plaintext"}).headroom_bits() is None

@@ -7,8 +7,8 @@ import pytest
 
 from backends.plaintext import PlaintextBackend
 from hemlr.config import ConfigError, validate_config
-from hemlr.oracle import train_oracle
-from hemlr.packing import Plan
+from hemlr.workloads.mlr.plan import Plan
+from hemlr.workloads.mlr.reference import train_oracle
 from hemlr.session import open_session
 
 from .conftest import make_factory

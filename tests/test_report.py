@@ -1,6 +1,8 @@
-"""Tests for hemlr.report on a small synthetic tidy table (no training, no Snakemake)."""
+"""Tests for hemlr.report (summary.md, the tables and plots) on a small synthetic tidy table (no
+training, no Snakemake)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +10,13 @@ import pandas as pd
 import pytest
 
 from hemlr import sources
-from hemlr.costmodel import PREDICTED
-from hemlr.report import (accuracy_table, cost_model_table, merge_tables, plot_accuracy, plot_phases, plot_scaling,
-                          repeats_table, sample_statistics, scaling_figure, write_summary)
+from hemlr.pricing import PREDICTED
+from hemlr.report.markdown import write_summary
+from hemlr.report.plots import plot_accuracy, plot_phases, plot_scaling, scaling_figure
+from hemlr.report.facts import provenance_items
+from hemlr.report.sections import grid_sections
+from hemlr.report.tables import (SERVER_TIME, accuracy_table, cost_model_table, merge_tables, metric_groups,
+                                 repeats_table, sample_statistics, side_by_side)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -19,6 +25,8 @@ DIGITS = dict(dataset="digits", dataset_source="digits", n_train=128, n_test=166
               paper_data=False)
 PAPER = dict(dataset="mnist", dataset_source="mnist_regnet", n_train=128, n_test=10000, n_features=400,
              n_classes=10, dataset_note="MNIST through regnet_x_400mf IMAGENET1K_V1", paper_data=True)
+#: the default workload's columns
+MLR = dict(workload="mlr", workload_kind="mlr", workload_params="")
 BACKENDS = {
     "plaintext": dict(library="plaintext", mode="exact", ring_dim=32768, slots=16384, scale_bits=None,
                       security_bits=None, security="none (plaintext)", library_version=""),
@@ -36,7 +44,7 @@ def fake_run_experiment(dataset: dict, backend: str, iterations: int = 2, run: s
     rows = []
     for it in range(1, iterations + 1):
         rows.append({
-            "run": run, **dataset, "backend": backend, **BACKENDS[backend],
+            "run": run, **dataset, **MLR, "backend": backend, **BACKENDS[backend],
             "algorithm": "quadratic-gradient NAG", "repeat": repeat, "iteration": it, "depth": 2 * it,
             "train_accuracy": 0.5 + 0.1 * it, "test_accuracy": 0.4 + 0.1 * it + rng.random() / 100,
             "sle_loss": -500.0 / it, "test_sle_loss": -6000.0 / it, "bce_loss": 3.9 / it, "test_bce_loss": 3.6 / it,
@@ -47,7 +55,7 @@ def fake_run_experiment(dataset: dict, backend: str, iterations: int = 2, run: s
             "evalkey_bytes": 400_000_000 if it == 1 else 0, "download_cts": 1, "download_bytes": 6_000_000,
             "ct_mult": 10, "pt_mult": 4, "rotation": 40, "rescale": 14, "bootstrap": 0, "peak_rss_mb": 900.0,
             "python": "3.10.13", "cpu_model": "Test CPU @ 2.0GHz", "workers": 2, "git_commit": "abc1234",
-            "hostname": "testhost", "timestamp": f"2024-01-01T00:00:0{it}+00:00",
+            "hostname": "testhost", "timestamp": f"2024-01-01T00:00:{it:02d}+00:00",
         })
     return pd.DataFrame(rows)
 
@@ -102,8 +110,9 @@ def test_summary_header_sections_and_warnings(merged: pd.DataFrame, tmp_path: Pa
     write_summary(merged, path)
     text = path.read_text()
     assert "run `unit`" in text
+    # Run at: from the first job's start (its last timestamp less its 12.5 s) to the last one's end
     for provenance in ("testhost", "Test CPU @ 2.0GHz", "3.10.13", "abc1234", "tenseal: 0.3.16",
-                       "2024-01-01T00:00:01+00:00 to 2024-01-01T00:00:02+00:00"):
+                       "Run at: 2023-12-31T23:59:49+00:00 to 2024-01-01T00:00:02+00:00"):
         assert provenance in text
     assert "## Dataset `digits`" in text and "## Dataset `mnist`" in text
     digits, mnist = text.split("## Dataset `digits`")[1].split("## Dataset `mnist`")
@@ -132,6 +141,14 @@ def test_summary_table_values(merged: pd.DataFrame, tmp_path: Path):
     assert rows["job max RSS (MB)"] == ["812"] * 3
     assert rows["security"] == ["none (plaintext)", "HEStd_128_classic", "TFHE 128-bit"]
     assert rows["keygen: wall s, total"][1] == "2"
+
+
+def test_table_cells_escape_pipes(tmp_path: Path):
+    df = fake_run_experiment(DIGITS, "plaintext").assign(params="keys a|b")
+    write_summary(df, tmp_path / "s.md")
+    line = next(line for line in (tmp_path / "s.md").read_text().splitlines() if line.startswith("| parameters"))
+    assert [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] == [
+        "parameters", r"ring_dim 32768, slots 16384, depth 4; keys a\|b"]
 
 
 def test_plots_are_pngs(merged: pd.DataFrame, tmp_path: Path):
@@ -192,6 +209,21 @@ def test_jobs_measured_beside_a_busy_process_are_flagged(tmp_path: Path):
     text = (tmp_path / "s.md").read_text()
     assert "> **WARNING: MEASURED UNDER LOAD:** `tenseal-n32768` found other processes" in text
     assert "`plaintext` found other processes" not in text
+
+
+def test_a_job_names_its_workload_where_its_dataset_holds_several(tmp_path: Path):
+    """Jobs are (dataset, workload, backend): one backend trains two workloads as two jobs."""
+    l2 = fake_run_experiment(DIGITS, "plaintext").assign(workload="mlr-l2", workload_params="l2=0.1")
+    df = pd.concat([fake_run_experiment(DIGITS, "plaintext"), l2, fake_run_experiment(DIGITS, "concrete-sim"),
+                    fake_run_experiment(PAPER, "plaintext")], ignore_index=True)
+    write_summary(df, tmp_path / "s.md")
+    text = (tmp_path / "s.md").read_text()
+    digits, mnist = text.split("## Dataset `digits`")[1].split("## Dataset `mnist`")
+    assert cells(digits, "| metric") == ["metric", "mlr / plaintext", "mlr-l2 / plaintext",
+                                         "mlr / concrete-sim [SIMULATED]"]
+    assert cells(mnist, "| metric") == ["metric", "plaintext"]  # one workload: the backend says it
+    assert "> **WARNING: SIMULATED, NOT ENCRYPTED:** `mlr / concrete-sim` ran" in digits
+    assert "`mlr-l2 / plaintext` on `digits` (2 iterations)" in text and "`mlr / plaintext` on `mnist`" in text
 
 
 def repeated(dataset: dict, backend: str, keygen_s: list[float]) -> pd.DataFrame:
@@ -325,3 +357,74 @@ def test_scaling_plots_draw_the_median_and_the_spread_of_the_repeats(tmp_path: P
     assert np.isclose(band.min(), xs[0] * other / 2 ** 20) and np.isclose(band.max(), xs[1] * other / 2 ** 20 * 1.5)
     plot_scaling(df, axis, tmp_path / "s.png")
     assert (tmp_path / "s.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def timed_job(backend: str, repeat: int = 0, **phases: list[float]) -> pd.DataFrame:
+    """A 4-iteration job whose phases take ``phases`` wall seconds in each iteration (NaN: not
+    timed in that iteration), the client decrypting for 0.5 s, the server's CPU twice its wall."""
+    job = fake_run_experiment(DIGITS, "tenseal-n32768", iterations=4, repeat=repeat).assign(backend=backend,
+                                                                                            time_decrypt_s=0.5)
+    return job.assign(**{f"time_{p}_s": s for p, s in phases.items()},
+                      **{f"cpu_{p}_s": 2 * np.array(s) for p, s in phases.items()})
+
+
+NAN = np.nan
+#: client round trips after iterations 2 and 4; one bootstrap after iteration 3
+CLIENT = dict(iteration=[2.0] * 4, refresh=[NAN, 1.0, NAN, 1.0])
+BOOT = dict(iteration=[2.0] * 4, bootstrap=[NAN, NAN, 4.0, NAN])
+
+
+def test_server_time_is_all_server_work_beside_its_split(tmp_path: Path):
+    df = pd.concat([timed_job("client", **CLIENT), timed_job("boot", **BOOT)], ignore_index=True)
+    time = side_by_side(df, metric_groups(df)["time"])
+    rows = {label: list(values) for label, values in time.iterrows()}
+    assert rows[SERVER_TIME] == ["2.5", "3"]  # (4 x 2 + 2 x 1) / 4 and (4 x 2 + 4) / 4
+    assert rows["of which iteration (s)"] == ["2", "2"]
+    refresh = next(label for label in rows if label.startswith("of which refresh"))
+    assert "client" in refresh and "re-encryption" in refresh and "server's load" in refresh
+    assert rows[refresh] == ["0.5", "-"]  # spread over the 4 iterations; never timed in boot
+    assert rows["of which bootstrap (s)"] == ["-", "1"]
+    assert rows["client decrypt / iteration, the client's work (s)"] == ["0.5", "0.5"]
+    assert rows["server CPU / iteration, all server work (s)"] == ["5", "6"]
+    labels = list(rows)
+    assert labels.index(SERVER_TIME) < labels.index("of which iteration (s)") < labels.index("of which bootstrap (s)")
+    write_summary(df, tmp_path / "s.md")
+    text = (tmp_path / "s.md").read_text()
+    assert cells(text, f"| {SERVER_TIME}") == [SERVER_TIME, "2.5", "3"]
+    assert "includes the client's re-encryption of the state" in text.split("### Time per phase and memory")[1]
+
+
+def test_every_table_and_plot_times_the_server_alike():
+    """The repeats, the grids, the scaling plots and the cost model take the same server time."""
+    df = pd.concat([timed_job("boot", **BOOT),
+                    timed_job("boot", repeat=1, **{p: [3 * s for s in v] for p, v in BOOT.items()})], ignore_index=True)
+    df = df.assign(grid="boot", dataset_grid=None, workload_grid=None, grid_params="ring_dim", **{PREDICTED: 1.0})
+    assert side_by_side(df, metric_groups(df)["time"]).loc[SERVER_TIME].tolist() == ["3"]
+    repeats = repeats_table(df).set_index("quantity")
+    assert repeats.loc[SERVER_TIME, ["n", "median", "min", "max"]].tolist() == ["2", "6", "3", "9"]
+    (grid,) = [s.table for s in grid_sections(df) if s.table is not None]
+    assert grid[SERVER_TIME].tolist() == ["3"]
+    costs = cost_model_table(df).set_index("iteration")
+    assert costs.loc["3", ["measured s (median)", "measured s (min - max)"]].tolist() == ["12", "6 - 18"]
+    line = scaling_figure(df, "n").axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [128] and list(line.get_ydata()) == [6.0]
+
+
+def test_run_at_spans_each_runs_first_start_to_its_last_end():
+    """A row's timestamp is its job's end; the job started job_wall_s before (when known)."""
+    def job(backend: str, end: str, wall: float, run: str = "unit") -> pd.DataFrame:
+        return fake_run_experiment(DIGITS, "plaintext", run=run).assign(backend=backend, job_wall_s=wall,
+                                                                         timestamp=f"2024-01-01T{end}+00:00")
+
+    def run_at(*jobs: pd.DataFrame) -> str:
+        return dict(provenance_items(pd.concat(jobs, ignore_index=True)))["Run at"]
+
+    early, late = job("a", "10:00:00", 600.0), job("b", "10:30:00", 60.0)
+    unknown_wall = job("c", "09:55:00", NAN)  # starts, as far as is known, when it ended
+    assert run_at(late, early, unknown_wall) == "2024-01-01T09:50:00+00:00 to 2024-01-01T10:30:00+00:00"
+    # the job that ends last started first: two hours before its timestamp
+    assert run_at(late, job("d", "11:00:00", 7200.0)) == "2024-01-01T09:00:00+00:00 to 2024-01-01T11:00:00+00:00"
+    assert run_at(early, job("e", "12:00:00", 60.0, run="other")) == (
+        "`unit`: 2024-01-01T09:50:00+00:00 to 2024-01-01T10:00:00+00:00; "
+        "`other`: 2024-01-01T11:59:00+00:00 to 2024-01-01T12:00:00+00:00")
+    assert run_at(early.drop(columns="timestamp")) == "unknown"

@@ -7,10 +7,10 @@ import pytest
 
 from backends.base import DepthExceeded, MissingRotationKey
 from backends.plaintext import PlaintextBackend
-from hemlr.oracle import train_oracle
-from hemlr.packing import Plan
+from hemlr.workloads.mlr.plan import Plan
+from hemlr.workloads.mlr.reference import train_oracle
 from hemlr.session import open_session
-from hemlr.trainer import Client, Server
+from hemlr.workloads.mlr.program import Client, Server
 
 SHAPES = [  # (n, features, K, slots, iterations)
     (37, 6, 3, 512, 2),      # nothing a power of two, 2 score groups
@@ -64,7 +64,7 @@ def test_paper_layout_uploads_six_ciphertexts() -> None:
     client.keygen()
     upload = client.encrypt_upload(X, y)
     assert (plan.cols, plan.rows) == (512, 64)
-    assert upload.counts() == {"Z": 2, "Y": 2, "Bbar_inv": 1, "W0": 1}
+    assert {part: cts for part, (cts, _) in upload.parts().items()} == {"Z": 2, "Y": 2, "Bbar_inv": 1, "W0": 1}
 
 
 def test_schedule_budget_at_ring_32768() -> None:

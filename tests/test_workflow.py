@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from hemlr.costmodel import PREDICTED
+from hemlr.pricing import PREDICTED
 
 from .conftest import make_factory
 from .offline_html import external_references
@@ -72,7 +72,7 @@ def test_end_to_end_outputs(e2e: Path):
     html = (reports / "report.html").read_text(encoding="utf-8")
     assert external_references(html) == []
     assert "NOT THE PAPER&#39;S DATA" in html and "Dataset <code>digits</code>" in html
-    for stage in ("data/digits.json", "train/digits/plaintext.parquet", "benchmarks/digits/plaintext.tsv"):
+    for stage in ("data/digits.json", "train/digits/mlr/plaintext.parquet", "benchmarks/digits/mlr/plaintext.tsv"):
         assert (e2e / "results" / RUN / stage).exists(), stage
     assert (e2e / "results" / "features" / "digits.npz").exists()
 
@@ -162,7 +162,7 @@ def test_a_job_beyond_the_tolerance_fails_the_run_after_the_report(tmp_path: Pat
     """Exact arithmetic still differs from the oracle by ~1e-17: beyond a 1e-300 tolerance."""
     proc = snakemake(tmp_path, {**CONFIG, "tolerance": 1e-300}, "--cores", "1")
     assert proc.returncode != 0
-    assert "FAILED: plaintext on digits drifted from the exact reference" in logs(tmp_path)
+    assert "FAILED: mlr on plaintext on digits drifted from the exact reference" in logs(tmp_path)
     summary = (tmp_path / "reports" / RUN / "summary.md").read_text()
     assert "WARNING: FAILED:** `plaintext`" in summary
     assert (tmp_path / "reports" / RUN / "report.html").stat().st_size > 0
@@ -183,7 +183,8 @@ def test_the_cost_model_times_each_ckks_backend_once_with_resources(tmp_path: Pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = _jobs_of_dry_run(proc.stdout)
     costs = {name: fields for name, fields in jobs.items() if name.startswith("costmodel[")}
-    assert sorted(costs) == ["costmodel[backend=plain_ring_dim~4096]", "costmodel[backend=plain_ring_dim~8192]"]
+    assert sorted(costs) == ["costmodel[workload=mlr, backend=plain_ring_dim~4096]",
+                             "costmodel[workload=mlr, backend=plain_ring_dim~8192]"]
     for fields in costs.values():
         resources = dict(kv.split("=") for kv in fields["resources"].split(", "))
         assert int(resources["mem_mb"]) > 0 and int(resources["runtime"]) >= 10
@@ -197,7 +198,7 @@ def test_a_run_with_the_cost_model_reports_predictions_and_scaling(tmp_path: Pat
     proc = snakemake(tmp_path, COST_CONFIG, "--cores", "1")
     assert proc.returncode == 0, f"snakemake failed:\n{proc.stderr[-4000:]}\n{logs(tmp_path)}"
     reports = tmp_path / "reports" / "costs"
-    table = pd.read_parquet(tmp_path / "results" / "costs" / "costmodel" / "plain_ring_dim~8192.parquet")
+    table = pd.read_parquet(tmp_path / "results" / "costs" / "costmodel" / "mlr" / "plain_ring_dim~8192.parquet")
     assert set(table["level"]) == set(range(15)) and table["backend"].eq("plain_ring_dim~8192").all()
     df = pd.read_parquet(reports / "results.parquet")
     plain = df[df["library"] == "plaintext"]

@@ -85,7 +85,7 @@ def _signal_during_training(workdir: Path, sig: signal.Signals) -> float:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     jobs: list[psutil.Process] = []
     try:
-        log = workdir / "results" / RUN / "logs" / "train" / "digits" / "plaintext.log"
+        log = workdir / "results" / RUN / "logs" / "train" / "digits" / "mlr" / "plaintext.log"
         deadline = time.monotonic() + 60
         while not (log.exists() and "training digits" in log.read_text()):
             assert proc.poll() is None and time.monotonic() < deadline, "the train job did not start"
@@ -110,7 +110,7 @@ def _signal_during_training(workdir: Path, sig: signal.Signals) -> float:
 
 def test_sigkill_leaves_no_job_behind_and_unlock_then_rerun_completes(tmp_path: Path):
     killed = _signal_during_training(tmp_path, signal.SIGKILL)
-    table = tmp_path / "results" / RUN / "train" / "digits" / "plaintext.parquet"
+    table = tmp_path / "results" / RUN / "train" / "digits" / "mlr" / "plaintext.parquet"
     # Written atomically: nothing half-written, no temporary file left.
     assert not table.exists() and list(table.parent.iterdir()) == []
     assert not (tmp_path / "reports" / RUN).exists()
@@ -123,7 +123,7 @@ def test_sigkill_leaves_no_job_behind_and_unlock_then_rerun_completes(tmp_path: 
     assert rerun.returncode == 0, f"{rerun.stderr[-3000:]}\n{logs(tmp_path)}"
     assert "train" in _ran(rerun)
     # The report is the rerun's: one training in the log, rows stamped after the kill.
-    log = (tmp_path / "results" / RUN / "logs" / "train" / "digits" / "plaintext.log").read_text()
+    log = (tmp_path / "results" / RUN / "logs" / "train" / "digits" / "mlr" / "plaintext.log").read_text()
     assert log.count("training digits") == 1 and "300 rows written" in log
     df = pd.read_parquet(tmp_path / "reports" / RUN / "results.parquet")
     assert len(df) == 300
@@ -134,7 +134,7 @@ def test_sigkill_leaves_no_job_behind_and_unlock_then_rerun_completes(tmp_path: 
 def test_sigterm_lets_the_job_finish_and_releases_the_lock(tmp_path: Path):
     """Snakemake's own SIGTERM handling: running jobs end normally, then it exits unlocked."""
     _signal_during_training(tmp_path, signal.SIGTERM)
-    table = tmp_path / "results" / RUN / "train" / "digits" / "plaintext.parquet"
+    table = tmp_path / "results" / RUN / "train" / "digits" / "mlr" / "plaintext.parquet"
     assert len(pd.read_parquet(table)) == 300
     rerun = snakemake(tmp_path, SLOW, "--cores", "1")
     assert rerun.returncode == 0, f"{rerun.stderr[-3000:]}\n{logs(tmp_path)}"
@@ -148,7 +148,7 @@ def test_failing_train_job_logs_backend_parameters_and_phase(tmp_path: Path):
     features.write_bytes(b"not a zip file")
     proc = snakemake(tmp_path, CONFIG, "--cores", "1")
     assert proc.returncode != 0
-    log = (tmp_path / "results" / RUN / "logs" / "train" / "digits" / "plaintext.log").read_text()
+    log = (tmp_path / "results" / RUN / "logs" / "train" / "digits" / "mlr" / "plaintext.log").read_text()
     assert "train job failed: DataError:" in log, log
     assert "\n  backend: plaintext\n" in log
     assert "\n  parameters: {'library': 'plaintext', 'ring_dim': 32768," in log

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import abc
 import functools
-import importlib
-import inspect
-import pkgutil
 from collections.abc import Mapping
 from typing import Any, Callable, ClassVar
 
 from backends.schema import problems
 
 from hemlr.dataset import DataError, Dataset, Shape, standardized
+from hemlr.plugins import Registry
 
 #: the key every source's SCHEMA gains; off by default so that the paper's data stays unscaled
 STANDARDIZE = {"type": "boolean", "default": False,
@@ -57,9 +55,17 @@ class Source(abc.ABC):
         if "load" in cls.__dict__:
             cls.load = _standardizing(cls.__dict__["load"])  # type: ignore[method-assign]
 
+    #: the keys of SCHEMA that set the dataset's size (a grid over one of them is a scaling axis)
+    SIZE_KEYS: ClassVar[tuple[str, ...]] = ()
+
     def files(self) -> list[str]:
         """Input files the spec names, existing or not, for Snakemake to watch."""
         return []
+
+    def resources(self) -> tuple[float, float]:
+        """(peak MB, seconds) of building the features, before the workflow's margins (a source
+        that reads a file or two needs little; one that runs a network says more)."""
+        return 1000, 60
 
     @abc.abstractmethod
     def manifest(self, name: str) -> dict[str, Any]:
@@ -84,34 +90,21 @@ class Source(abc.ABC):
         return {"dataset": name, "source": self.name, "spec": dict(self.spec), "inputs": inputs, **facts}
 
 
-@functools.cache
+_REGISTRY: Registry[Source] = Registry(__name__, Source, "dataset source")
+
+
 def _registry() -> dict[str, type[Source]]:
-    """name -> class of every concrete Source subclass defined in a module of this package."""
-    found: dict[str, type[Source]] = {}
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for cls in vars(module).values():
-            # Only classes defined in the module: one imported from another source is not a second source.
-            if (not inspect.isclass(cls) or not issubclass(cls, Source) or inspect.isabstract(cls)
-                    or cls.__module__ != module.__name__):
-                continue
-            if cls.name in found:
-                other = found[cls.name]
-                raise ImportError(f"dataset source {cls.name!r} is defined twice: in {other.__module__} "
-                                  f"({other.__qualname__}) and in {cls.__module__} ({cls.__qualname__})")
-            found[cls.name] = cls
-    return found
+    return _REGISTRY.found()
 
 
 def refresh() -> None:
     """Rescan the package (after a module was added to it or to ``__path__``)."""
-    _registry.cache_clear()
-    _registry()
+    _REGISTRY.refresh()
 
 
 def names() -> list[str]:
     """The sources' names, sorted."""
-    return sorted(_registry())
+    return _REGISTRY.names()
 
 
 def source_class(name: str) -> type[Source]:

@@ -42,6 +42,7 @@ def load_digits_dataset(name: str = "digits", n_train: int = 128) -> Dataset:
 
 class Digits(Source):
     name = "digits"
+    SIZE_KEYS = ("n_train",)
     SCHEMA = {
         "type": "object",
         "additionalProperties": False,

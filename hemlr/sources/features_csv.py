@@ -173,6 +173,7 @@ def _pair(rows: list[int] | None) -> tuple[int, int] | None:
 
 class FeaturesCsv(Source):
     name = "features_csv"
+    SIZE_KEYS = ("train_rows",)
     SCHEMA = {
         "type": "object",
         "additionalProperties": False,

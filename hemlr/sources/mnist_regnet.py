@@ -147,6 +147,7 @@ def extract_mnist_regnet(
 
 class MnistRegnet(Source):
     name = "mnist_regnet"
+    SIZE_KEYS = ("n_train",)
     SCHEMA = {
         "type": "object",
         "additionalProperties": False,
@@ -169,6 +170,9 @@ class MnistRegnet(Source):
 
     def files(self) -> list[str]:
         return [self.spec["weights"]] if self.spec["weights"] else []
+
+    def resources(self) -> tuple[float, float]:
+        return 4000, 3600  # RegNet over the MNIST images on CPU (not measured here: a guess)
 
     def manifest(self, name: str) -> dict[str, Any]:
         from hemlr.features import REGNET_WEIGHTS_FILE, regnet_backbone

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from backends import registry
 from backends.base import CKKSBackend
-from hemlr.config import backend_iterations, backend_params, backend_repeats, backend_training, train_jobs
+from hemlr.config import (SECTIONS, backend_iterations, backend_params, backend_repeats, backend_training,
+                          train_jobs, workload_spec)
 from hemlr.dataset import file_record
 from hemlr.grids import scaling_axes
 from hemlr.sources import source
@@ -28,8 +29,8 @@ REPORTS = f"reports/{RUN}"
 FEATURES = config["features_dir"]
 JOBS = train_jobs(config)
 
-TRAIN_TABLE = f"{RESULTS}/train/{{dataset}}/{{backend}}.parquet"
-TRAIN_BENCHMARK = f"{RESULTS}/benchmarks/{{dataset}}/{{backend}}.tsv"
+TRAIN_TABLE = f"{RESULTS}/train/{{dataset}}/{{workload}}/{{backend}}.parquet"
+TRAIN_BENCHMARK = f"{RESULTS}/benchmarks/{{dataset}}/{{workload}}/{{backend}}.tsv"
 VERDICT = f"{REPORTS}/verdict.txt"
 REPORT_FILES = {
     "parquet": f"{REPORTS}/results.parquet",
@@ -42,9 +43,10 @@ REPORT_FILES = {
 # Log-log plots of the server time against n and the ring, when the run's grids vary them.
 SCALING_PLOTS = {f"scaling_{axis}": f"{REPORTS}/scaling_{axis}.png" for axis in scaling_axes(config)}
 REPORT_FILES.update(SCALING_PLOTS)
-# cost_model: true: one table of the primitives' costs per CKKS backend entry of the jobs.
-COSTMODEL_TABLE = f"{RESULTS}/costmodel/{{backend}}.parquet"
-COSTMODEL_TABLES = [COSTMODEL_TABLE.format(backend=b) for b in dict.fromkeys(b for _, b in JOBS)
+# cost_model: true: one table of the primitives' costs per (workload, CKKS backend entry) of the
+# jobs (the workload sets the keys' depth).
+COSTMODEL_TABLE = f"{RESULTS}/costmodel/{{workload}}/{{backend}}.parquet"
+COSTMODEL_TABLES = [COSTMODEL_TABLE.format(workload=w, backend=b) for w, b in dict.fromkeys((w, b) for _, w, b in JOBS)
                     if config["cost_model"]
                     and issubclass(registry.backend_class(config["backends"][b]["library"]), CKKSBackend)]
 
@@ -71,8 +73,7 @@ def _names(section):
 
 
 wildcard_constraints:
-    dataset=_names("datasets"),
-    backend=_names("backends"),
+    **{section[:-1]: _names(section) for section in SECTIONS},
 
 
 # Cheap bookkeeping that needs no cluster node.
@@ -109,60 +110,33 @@ def input_digests(wildcards):
 
 # ------------------------------------------------------------------------------ resources
 # mem_mb and runtime (minutes) of every job, for SLURM's --mem and -t (workflow/profiles/slurm)
-# and for --resources. Generous estimates from the README's "Measured here" (2-core EPYC VM)
-# until a cost model replaces them: peak RSS and seconds grow about linearly with ring_dim
-# (TenSEAL 8.6 -> 16.4 GB, OpenFHE 4.1 -> 6.3 GB, TenSEAL key generation + server setup
-# 73 -> 168 s from ring 32768 to 65536, authors' features).
+# and for --resources: each adapter declares its own estimate (Adapter.resources), each source
+# its features' (Source.resources); here only the margins.
 MEMORY_MARGIN = 1.25  # peak RSS repeats well; keeps the largest job (16.4 GB) within a 24 GB node
 TIME_MARGIN = 3  # machines differ by +-40% between runs, cluster cores may be slower
 MIN_RUNTIME = 10  # minutes: start-up and imports, whatever the job
-# library: (MB, MB per 32768 of ring_dim), (setup s, s per iteration) at ring 32768
-CKKS_COST = {
-    "plaintext": ((700, 0), (0, 0.05)),  # 0.7 GB, 0.01 s per iteration
-    "tenseal": ((800, 7800), (75, 45)),  # 8.6 GB; 41 + 32 s, 68 + 22 s with 1 process
-    "openfhe": ((1900, 2200), (20, 35)),  # 4.1 GB; 7 + 11 s, 44.6 + 22.5 s
-}
+
+
+def _adapter(wildcards):
+    return registry.backend_class(config["backends"][wildcards.backend]["library"])
 
 
 def train_cost(wildcards):
     """(peak MB, seconds) of one train job, before margins: its repeats run one after the
     other, each from fresh keys (memory is one session's: the last is freed first)."""
-    mb, seconds = _session_cost(wildcards)
+    spec = backend_params(config, wildcards.backend)
+    mb, seconds = _adapter(wildcards).resources(spec, backend_iterations(config, wildcards.backend))
     return mb, seconds * backend_repeats(config, wildcards.backend)
 
 
-def _session_cost(wildcards):
-    spec = backend_params(config, wildcards.backend)
-    iterations = backend_iterations(config, wildcards.backend)
-    if spec["library"] == "concrete":
-        # 2.6 GB at 4 components (memory beyond that not measured: assumed to grow with the
-        # circuit); one 10-class step ~100 s at 4 components, ~250 s at 8, 11-13 min at 16,
-        # 17-23 min at 32; simulation 1.3 s per step at 8 components.
-        components = spec["n_components"]
-        if spec["mode"] == "simulate":
-            return 800 + 100 * components, 20 + 0.5 * components * iterations
-        return 1000 + 400 * components, 20 + 45 * components * iterations
-    # An adapter without measurements is charged like the most expensive one.
-    (mb, mb_per_ring), (setup_s, iteration_s) = CKKS_COST.get(spec["library"], CKKS_COST["tenseal"])
-    rings = spec.get("ring_dim", 32768) / 32768
-    return mb + mb_per_ring * rings, (setup_s + iteration_s * iterations) * rings
-
-
 def costmodel_cost(wildcards):
-    """(peak MB, seconds) of one backend's microbenchmark: one session's keys, and a few samples
-    of each primitive at each level, about two iterations' operations; twice that when the
-    adapter forks (workers), which is timed again in concurrent processes."""
-    mb, _ = train_cost(wildcards)
+    """(peak MB, seconds) of one backend's microbenchmark: one session's keys."""
     spec = backend_params(config, wildcards.backend)
-    _, (setup_s, iteration_s) = CKKS_COST.get(spec["library"], CKKS_COST["tenseal"])
-    passes = 2 if spec["library"] == "tenseal" else 1
-    return mb, passes * (setup_s + 2 * iteration_s) * spec.get("ring_dim", 32768) / 32768
+    return train_cost(wildcards)[0], _adapter(wildcards).microbenchmark_seconds(spec)
 
 
 def features_cost(wildcards):
-    # RegNet over the MNIST images on CPU (not measured here: a guess); the other sources
-    # only read a file or two.
-    return (4000, 3600) if dataset_spec(wildcards)["source"] == "mnist_regnet" else (1000, 60)
+    return source(dataset_spec(wildcards)).resources()
 
 
 def light_cost(wildcards):

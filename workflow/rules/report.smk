@@ -4,9 +4,9 @@
 
 rule report:
     input:
-        tables=[TRAIN_TABLE.format(dataset=d, backend=b) for d, b in JOBS],
-        benchmarks=[TRAIN_BENCHMARK.format(dataset=d, backend=b) for d, b in JOBS],
-        manifests=[f"{RESULTS}/data/{d}.json" for d in dict.fromkeys(d for d, _ in JOBS)],
+        tables=[TRAIN_TABLE.format(dataset=d, workload=w, backend=b) for d, w, b in JOBS],
+        benchmarks=[TRAIN_BENCHMARK.format(dataset=d, workload=w, backend=b) for d, w, b in JOBS],
+        manifests=[f"{RESULTS}/data/{d}.json" for d in dict.fromkeys(d for d, _, _ in JOBS)],
         costmodels=COSTMODEL_TABLES,
     output:
         parquet=report(REPORT_FILES["parquet"], caption="../report/results.rst", category="Results"),

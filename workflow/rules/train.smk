@@ -1,4 +1,4 @@
-# Stage 3: one training job per (dataset, backend) pair of the experiments' cross products.
+# Stage 3: one training job per (dataset, workload, backend) triple of the experiments' cross products.
 
 
 rule train:
@@ -8,6 +8,7 @@ rule train:
         TRAIN_TABLE,
     params:
         spec=lambda wildcards: backend_params(config, wildcards.backend),
+        workload=lambda wildcards: workload_spec(config, wildcards.workload),
         training=lambda wildcards: backend_training(config, wildcards.backend),
         run=RUN,
     # Every job reports timings: each takes all cores, so no two jobs run side by side and
@@ -19,6 +20,6 @@ rule train:
     benchmark:
         TRAIN_BENCHMARK
     log:
-        f"{RESULTS}/logs/train/{{dataset}}/{{backend}}.log",
+        f"{RESULTS}/logs/train/{{dataset}}/{{workload}}/{{backend}}.log",
     script:
         "../scripts/train.py"

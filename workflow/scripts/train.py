@@ -7,13 +7,16 @@ from hemlr.dataset import load_dataset  # noqa: E402  (after start: threads)
 from hemlr.experiment import run_experiment  # noqa: E402
 
 backend, spec = snakemake.wildcards.backend, dict(snakemake.params.spec)
+workload, workload_spec = snakemake.wildcards.workload, dict(snakemake.params.workload)
 training = dict(snakemake.params.training)  # iterations, refresh, ..., tolerance
 iterations = training["iterations"]
-with logged_failure(log, "train", dataset=snakemake.wildcards.dataset, backend=backend, parameters=spec,
-                    **training):
+with logged_failure(log, "train", dataset=snakemake.wildcards.dataset, workload=workload_spec, backend=backend,
+                    parameters=spec, **training):
     ds = load_dataset(snakemake.input[0])
-    log.info("training %s on %s for %d iterations with %s", ds.name, backend, iterations, spec)
-    table = run_experiment(ds, backend, spec, run=snakemake.params.run, **training)
+    log.info("training %s on %s for %d iterations with %s, workload %s %s", ds.name, backend, iterations, spec,
+             workload, workload_spec)
+    table = run_experiment(ds, backend, spec, run=snakemake.params.run, workload_name=workload,
+                           workload_spec=workload_spec, **training)
     with atomic_output(snakemake.output[0]) as tmp:
         table.to_parquet(tmp, index=False)
     log.info("%d rows written to %s", len(table), snakemake.output[0])

@@ -27,8 +27,7 @@ from functools import cached_property
 
 import numpy as np
 
-
-REFRESH = ("none", "client", "bootstrap")
+from hemlr.columns import REFRESH
 
 
 def next_pow2(x: int) -> int:
@@ -259,6 +258,10 @@ class Plan:
         grid[:, c, :self.d] = w
         grid[:, self.K + c, :self.d] = v
         return grid.ravel()
+
+    def layout(self) -> dict[str, int]:
+        """The public shape of the packing, for the report."""
+        return {"columns": self.cols, "rows_per_ct": self.rows, "window": self.p}
 
     def expected_ops_per_iteration(self) -> dict[str, int]:
         """Operation counts of one iteration, from the schedule alone."""

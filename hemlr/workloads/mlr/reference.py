@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .packing import bbar_inv, design_matrix
+from .plan import bbar_inv, design_matrix
 
 #: least-squares cubic fit of the logistic on [-8, 8] (no clipping)
 SIG3_A = 0.10679534503216294
@@ -43,6 +43,20 @@ class OracleStep:
     Q: np.ndarray
     W: np.ndarray
     V: np.ndarray
+
+    @property
+    def weights(self) -> np.ndarray:
+        return self.W
+
+    @property
+    def max_abs_score(self) -> float:
+        """Largest |S|: past 8 the cubic sigmoid no longer approximates the logistic."""
+        return float(np.abs(self.S).max())
+
+
+def linear_scores(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Class scores Z W^T with Z = [1, X]."""
+    return design_matrix(X) @ W.T
 
 
 def train_oracle(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int) -> list[OracleStep]:

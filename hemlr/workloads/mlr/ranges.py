@@ -7,18 +7,15 @@ in milliseconds), so that a job can be refused before keys are generated.
 
 What is checked is what breaks. The scores feed the sigmoid. The values a ciphertext holds at
 the last level, where only 2^(first_mod_bits - scale_bits) of modulus is left above the scale,
-are the weights; the features themselves are used only at early levels (measured: features of
-1e8 whose scores stay small train to the oracle's weights on TenSEAL 60/50 and OpenFHE 60/40),
-so a bound on them would refuse jobs that run.
+are the weights; the features themselves are used only at early levels (huge features whose
+scores stay small train to the oracle's weights, docs/results.md), so a bound on them would
+refuse jobs that run.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 
-from .oracle import train_oracle
+from .reference import train_oracle
 
 #: |S| the cubic sigmoid is trusted on: its least-squares fit interval [-8, 8]. There its
 #: error is at most 0.16; beyond, it peaks at |S| = 9.6, and past 16.6 it sits on the
@@ -31,14 +28,6 @@ MARGIN_BITS = 4
 _REMEDY = "set `standardize: true` on the dataset, or rescale (or correct) the features"
 
 
-def ckks_headroom_bits(params: Mapping[str, Any]) -> int | None:
-    """first_mod_bits - scale_bits of backend parameters: the last level holds values below
-    2^that; None when the parameters have no modulus (the plaintext backend)."""
-    if "first_mod_bits" in params and "scale_bits" in params:
-        return int(params["first_mod_bits"]) - int(params["scale_bits"])
-    return None
-
-
 def range_problems(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int, dataset: str,
                    headroom_bits: int | None = None) -> list[str]:
     """Why training (X, y) for ``iterations`` would leave the cubic sigmoid's range or what a
@@ -47,7 +36,7 @@ def range_problems(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int
     The sigmoid bound applies to the first iteration's scores S = Z V0^T: later growth is
     the algorithm's own (the paper's features leave [-8, 8] at iteration 38, and exact runs
     that long are wanted). ``headroom_bits``: the backend's first_mod_bits - scale_bits
-    (:func:`ckks_headroom_bits`); when given, the oracle's weights W_t, V_t of every iteration
+    (CKKSBackend.headroom_bits); when given, the oracle's weights W_t, V_t of every iteration
     must stay below 2^(headroom_bits - MARGIN_BITS). None (plaintext): no ciphertext bound.
     """
     X = np.asarray(X, dtype=np.float64)

@@ -1,0 +1,47 @@
+"""Workload ``mlr``: the paper's multiclass logistic regression (Chiang, arXiv 2304.03807).
+
+Quadratic-gradient Nesterov with the cubic sigmoid, in the paper's mode (algorithm.md):
+``reference`` is the textbook algorithm on numpy matrices, ``plan`` the Volley-Revolver
+packing and its rotation/level schedule, ``program`` the client and the server.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from backends.base import CKKSBackend
+from hemlr.workloads.base import Upload, Workload
+
+from .plan import Plan
+from .program import Client, Server
+from .ranges import range_problems
+from .reference import OracleStep, linear_scores, train_oracle
+
+
+class QuadraticGradientMLR(Workload):
+    name: ClassVar[str] = "mlr"
+    title: ClassVar[str] = "quadratic-gradient NAG, cubic sigmoid (Chiang 2023, paper mode)"
+
+    def reference(self, X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int) -> list[OracleStep]:
+        return train_oracle(X, y, n_classes, iterations)
+
+    def scores(self, weights: np.ndarray, X: np.ndarray) -> np.ndarray:
+        return linear_scores(X, weights)
+
+    def data_problems(self, X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int,
+                      dataset: str, headroom_bits: int | None) -> list[str]:
+        return range_problems(X, y, n_classes, iterations, dataset, headroom_bits)
+
+    def plan(self, backend: CKKSBackend, n: int, n_features: int, n_classes: int, iterations: int,
+             refresh: str, refresh_every: int | None) -> Plan:
+        return Plan(n, n_features + 1, n_classes, backend.slots, iterations, refresh=refresh,
+                    max_depth=backend.max_depth(), bootstrap_depth=backend.bootstrap_depth() or 0,
+                    bootstrap_slots=backend.bootstrap_slots(), refresh_every=refresh_every)
+
+    def client(self, he: CKKSBackend, plan: Plan) -> Client:
+        return Client(he, plan)
+
+    def server(self, he: CKKSBackend, plan: Plan, upload: Upload) -> Server:
+        return Server(he, plan, upload)
+
