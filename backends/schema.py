@@ -8,6 +8,8 @@ failed multi-hour job.
 from __future__ import annotations
 
 import copy
+import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,7 +25,17 @@ def _properties_with_defaults(validator: Any, properties: dict, instance: Any, s
     yield from jsonschema.Draft7Validator.VALIDATORS["properties"](validator, properties, instance, schema)
 
 
-_Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"properties": _properties_with_defaults})
+def _finite_number(checker: Any, instance: Any) -> bool:
+    # NaN passes every bound (comparisons with it are false) and inf passes a minimum: neither is
+    # a usable parameter anywhere, so "number" means a finite one.
+    return jsonschema.Draft7Validator.TYPE_CHECKER.is_type(instance, "number") and math.isfinite(instance)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft7Validator, {"properties": _properties_with_defaults},
+    type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("number", _finite_number))
+#: what YAML 1.1 (PyYAML) reads as a string although it looks like a number: 1e-3, 5e+2
+_YAML_TEXT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
 def key_path(parts: Iterable[Any]) -> str:
@@ -53,11 +65,22 @@ def _message(err: jsonschema.ValidationError, prefix: Sequence[Any], extra_keys:
     elif err.validator == "required":
         missing = [k for k in err.validator_value if k not in err.instance]
         text = f"{where}: missing required key(s) {', '.join(missing)}"
+    elif err.validator == "type" and isinstance(err.instance, float) and not math.isfinite(err.instance):
+        text = f"{where}: {err.instance} is not allowed; a finite number is"
+    elif err.validator == "type" and isinstance(err.instance, str) and _YAML_TEXT_NUMBER.match(err.instance):
+        text = (f"{where}: {err.message}; YAML reads {err.instance} as text: write it with a decimal "
+                f"point ({_with_point(err.instance)}) or as a plain decimal")
     else:
         text = f"{where}: {err.message}"
     # The failing schema's description says what the key means; the root's is too long to repeat.
     description = err.schema.get("description") if len(err.relative_schema_path) > 1 else None
     return f"{text} ({description})" if description else text
+
+
+def _with_point(text: str) -> str:
+    """1e-3 -> 1.0e-3: the spelling YAML 1.1 reads as a number."""
+    mantissa, exponent = re.split("[eE]", text)
+    return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{exponent}"
 
 
 def problems(instance: Any, schema: Mapping[str, Any], prefix: Sequence[Any] = (),

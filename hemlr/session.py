@@ -70,6 +70,26 @@ class EncryptedSession:
         # The bootstrapped state is scaled toward 1 by a public power of two: a bootstrap's
         # error is absolute (~1e-5) and its input must stay below 1.
         self.state_scale = 2.0 ** -math.ceil(math.log2(state_bound)) if refresh == "bootstrap" else 1.0
+        if refresh == "bootstrap":
+            problems = self._bootstrap_input_problems(n_classes, state_bound)
+            if problems:
+                raise DataError("\n".join(problems))
+
+    def _bootstrap_input_problems(self, n_classes: int, state_bound: float) -> list[str]:
+        """Why a planned bootstrap's input would reach 1 (empty: none would), from the exact
+        reference, before any key exists: every backend refuses the same input, whether its
+        bootstrap would check it (the exact one) or silently lose precision (a real one)."""
+        refreshes = self.plan.refreshes
+        steps = self.workload.reference(self.X, self.y, n_classes, max(refreshes)) if refreshes else []
+        for t in refreshes:
+            peak = steps[t - 1].state_max_abs
+            if peak * self.state_scale >= 1.0:
+                return [f"refresh: bootstrap: the state reaches |state| = {peak:.3g} after iteration {t} "
+                        f"(exact reference), beyond state_bound {state_bound:g} (rounded up to "
+                        f"{1 / self.state_scale:g}, the public power of two the state is divided by "
+                        f"before a bootstrap, whose input must stay below 1); set state_bound to at "
+                        f"least {peak:.3g}"]
+        return []
 
     def describe(self) -> Description:
         return self.he.describe()

@@ -52,6 +52,7 @@ class Plan:
 class Step:
     def __init__(self, W):
         self.weights, self.max_abs_score = W, float(np.abs(W).max())
+        self.state_max_abs = self.max_abs_score  # the state a refresh packs is W
 
 
 class Client:

@@ -1,7 +1,13 @@
 """summary.md: the report's sections (hemlr.report.sections) as markdown, figures as links to
-their PNG files beside it."""
+their PNG files beside it.
+
+Every text the report did not write itself (names, paths, notes of data files, table cells)
+may hold markup: each passes :func:`_text`, so it can neither open a tag nor start a line.
+"""
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,14 +18,20 @@ from .jobs import Pathish
 from .sections import Report, Section, build_report
 
 
+def _text(value: object) -> str:
+    """``value`` as inline markdown text: HTML's special characters as entities (no tag can
+    open) and line breaks as spaces (no heading, list or quote can start)."""
+    return re.sub(r"[\r\n\f\v\u2028\u2029]+", " ", html.escape(str(value), quote=False))
+
+
 def _flag(flag: Flag) -> str:
-    jobs = f"{', '.join(f'`{j}`' for j in flag.jobs)} " if flag.jobs else ""
-    return f"> **WARNING: {flag.label}:** {jobs}{flag.text}"
+    jobs = f"{', '.join(f'`{_text(j)}`' for j in flag.jobs)} " if flag.jobs else ""
+    return f"> **WARNING: {_text(flag.label)}:** {jobs}{_text(flag.text)}"
 
 
 def _escape(cell: object) -> str:
-    """A cell's text with ``|`` escaped: a bare one would end the cell."""
-    return str(cell).replace("|", r"\|")
+    """A cell's text (:func:`_text`) with ``|`` escaped: a bare one would end the cell."""
+    return _text(cell).replace("|", r"\|")
 
 
 def table_markdown(table: pd.DataFrame) -> str:
@@ -32,15 +44,15 @@ def table_markdown(table: pd.DataFrame) -> str:
 
 def section_lines(section: Section) -> list[str]:
     """The section's lines, each block after an empty line."""
-    lines = ["", f"{'#' * section.level} {section.title}"]
+    lines = ["", f"{'#' * section.level} {_text(section.title)}"]
     for note in section.notes:
-        lines += ["", note]
+        lines += ["", _text(note)]
     for flag in section.flags:
         lines += ["", _flag(flag)]
     if section.bullets:
-        lines += ["", *(f"- {bullet}" for bullet in section.bullets)]
+        lines += ["", *(f"- {_text(bullet)}" for bullet in section.bullets)]
     if section.plot:
-        lines += ["", f"![{section.caption}]({section.plot.file})"]
+        lines += ["", f"![{_text(section.caption)}]({section.plot.file})"]
     if section.table is not None:
         lines += ["", table_markdown(section.table)]
     return lines
@@ -48,9 +60,9 @@ def section_lines(section: Section) -> list[str]:
 
 def render_markdown(report: Report) -> str:
     """The whole of summary.md: title, what ran, every section in order, the notes."""
-    lines = [f"# {report.title}", "", f"What ran: {report.jobs}"]
+    lines = [f"# {_text(report.title)}", "", f"What ran: {_text(report.jobs)}"]
     lines += [line for section in report.sections for line in section_lines(section)]
-    return "\n".join([*lines, "", f"Notes: {report.notes}"]) + "\n"
+    return "\n".join([*lines, "", f"Notes: {_text(report.notes)}"]) + "\n"
 
 
 def write_summary(df: pd.DataFrame, path: Pathish, manifests: Mapping[str, Mapping] | None = None,

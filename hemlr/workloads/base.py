@@ -103,6 +103,9 @@ class ReferenceStep(Protocol):
     weights: Weights
     #: the largest |input| of the activation in this iteration (its design range is the report's)
     max_abs_score: float
+    #: the largest |value| of the state a refresh after this iteration packs (a bootstrap's input,
+    #: once scaled by the public power of two of state_bound, must stay below 1)
+    state_max_abs: float
 
 
 class Workload(abc.ABC):

@@ -49,6 +49,11 @@ class OracleStep:
         return self.W
 
     @property
+    def state_max_abs(self) -> float:
+        """The packed state is W and V."""
+        return float(max(np.abs(self.W).max(), np.abs(self.V).max()))
+
+    @property
     def max_abs_score(self) -> float:
         """Largest |S|: past 8 the cubic sigmoid no longer approximates the logistic."""
         return float(np.abs(self.S).max())

@@ -1,0 +1,104 @@
+"""Hostile input (issue "nothing gets past validation unnamed"): each test is the failing case it
+guards, with the message a user now sees."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hemlr.config import ConfigError, validate_config
+from hemlr.report.markdown import write_summary
+from hemlr.report.tables import merge_tables
+
+from .test_report import DIGITS, write_job
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = {"datasets": {"d": {"source": "digits", "n_train": 128}},
+        "backends": {"p": {"library": "plaintext"}},
+        "experiments": [{"datasets": ["d"], "backends": ["p"]}]}
+
+
+def invalid(**changes) -> str:
+    cfg = copy.deepcopy(BASE)
+    for key, value in changes.items():
+        section, _, name = key.partition("__")
+        if name:
+            cfg[section][name].update(value)
+        else:
+            cfg[section] = value
+    with pytest.raises(ConfigError) as info:
+        validate_config(cfg)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_tolerance_that_is_not_a_finite_number_is_refused(value: float):
+    # NaN passed `exclusiveMinimum: 0` and turned the verdict off: no job could be FAILED
+    assert invalid(tolerance=value).startswith(f"tolerance: {value} is not allowed; a finite number is")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_state_bound_that_is_not_a_finite_number_is_refused(value: float):
+    # it crashed at job start
+    msg = invalid(backends__p={"state_bound": value})
+    assert msg.startswith(f"backends.p.state_bound: {value} is not allowed; a finite number is")
+
+
+def test_a_number_yaml_reads_as_text_says_how_to_write_it():
+    cfg = yaml.safe_load("tolerance: 1e-3")  # YAML 1.1: a string
+    assert cfg == {"tolerance": "1e-3"}
+    msg = invalid(**cfg)
+    assert msg.startswith("tolerance: '1e-3' is not of type 'number'; YAML reads 1e-3 as text: write it with "
+                          "a decimal point (1.0e-3) or as a plain decimal")
+    assert validate_config({**BASE, **yaml.safe_load("tolerance: 1.0e-3")})["tolerance"] == 0.001
+
+
+def test_valid_numbers_are_unchanged():
+    cfg = validate_config({**BASE, "tolerance": 0.01, "backends": {"p": {"library": "plaintext", "state_bound": 4}}})
+    assert (cfg["tolerance"], cfg["backends"]["p"]["state_bound"]) == (0.01, 4)
+
+
+def test_a_hand_written_grid_key_cannot_name_a_column_with_markup():
+    msg = invalid(grid_members={"backends": {"p": {"grid": "p", "values": {"<img src=x onerror=alert(1)>": 1}}}})
+    assert "grid_members.backends.p.values: name '<img src=x onerror=alert(1)>' is not allowed" in msg
+
+
+HOSTILE = "evil|path\n# injected heading <script>alert(1)</script>"
+
+
+def test_summary_md_escapes_what_it_did_not_write(tmp_path: Path):
+    table, bench = write_job(tmp_path, {**DIGITS, "dataset_note": HOSTILE}, "plaintext")
+    df = merge_tables([table], [bench]).assign(params=HOSTILE)
+    manifest = {"digits": {"inputs": [f"- `{HOSTILE}` (sha256 0123)"]}}
+    path = tmp_path / "summary.md"
+    write_summary(df, path, manifest)
+    text = path.read_text()
+    assert "<script>" not in text and "&lt;script&gt;" in text
+    assert not any(line.startswith("# injected") for line in text.splitlines())
+    # a table cell keeps its row: its | is escaped, its line break gone
+    row = next(line for line in text.splitlines() if line.startswith("| parameters"))
+    assert r"evil\|path # injected heading" in row
+
+
+@pytest.mark.parametrize("library", ["plaintext", "openfhe"])
+def test_a_bootstrap_input_beyond_the_state_bound_is_refused_before_any_key(library: str):
+    """The exact bootstrap refused it after keys and 3 iterations; OpenFHE bootstrapped it and
+    drifted. Now both refuse it from the plan and the exact reference, before key generation."""
+    import numpy as np
+
+    from hemlr.dataset import DataError
+    from hemlr.session import open_session
+
+    from .conftest import make_factory
+
+    he = make_factory(library)()
+    rng = np.random.default_rng(3)
+    X, y = rng.uniform(0, 1, (16, 7)), np.arange(16) % 4
+    with pytest.raises(DataError, match=r"refresh: bootstrap: the state reaches \|state\| = .* after iteration \d "
+                                        r"\(exact reference\), beyond state_bound 0.001 .*set state_bound to at least"):
+        open_session(he, X, y, 4, 5, refresh="bootstrap", state_bound=0.001, refresh_every=1)
+    assert he.depth is None, "keys were generated"
+    session = open_session(make_factory(library)(), X, y, 4, 5, refresh="bootstrap", refresh_every=1)
+    assert session.plan.refreshes  # the default bound holds where bootstraps happen
