@@ -6,7 +6,7 @@
 #   make converge             20 encrypted iterations past the depth wall (workflow/configs/converge.yaml)
 #   make scaling              server time against n and the ring, with the cost model (workflow/configs/scaling.yaml)
 #   make bench-NAME           the benchmark workflow/configs/bench-NAME.yaml, e.g. bench-openfhe
-#                             (an unknown NAME fails, listing the available ones)
+#                             (an unknown or missing NAME fails, listing the available ones)
 #   make report [CONFIG=...]  re-merge the tables and re-draw the report of a config
 #   make clean                remove results/ (features cache included) and reports/<run>/
 # Variables: CORES (default all), SMK_ARGS (extra snakemake arguments, e.g. SMK_ARGS=-n).
@@ -28,7 +28,15 @@ NAMED_CONFIGS := $(sort $(wildcard workflow/configs/*.yaml))
 comma := ,
 space := $() $()
 
-.PHONY: run test lint paper converge scaling $(BENCHMARKS) report clean
+.PHONY: run test lint paper converge scaling $(BENCHMARKS) bench bench- report clean
+
+# make run / make report (run is the default goal) with a CONFIG that is not a file stop here,
+# before the environment is built and before snakemake starts.
+ifneq ($(filter run report,$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
+ifeq ($(shell test -f '$(CONFIG)' && echo found),)
+$(error CONFIG=$(CONFIG): no such config file (give an existing one, e.g. CONFIG=workflow/configs/paper.yaml))
+endif
+endif
 
 # Python 3.10 exactly (openfhe's wheel and Snakemake 7.32 need it): python3.10 if it answers,
 # else an installed pyenv 3.10.x (pyenv's shim exists but fails when 3.10 is not selected).
@@ -80,6 +88,13 @@ scaling: $(STAMP)
 
 $(BENCHMARKS): bench-%: $(STAMP)
 	$(call workflow,workflow/configs/bench-$*.yaml)
+
+# make bench- or make bench: no NAME (otherwise make's built-in rules would turn bench- into
+# the benchmark '.o').
+bench bench-:
+	@echo "error: a benchmark name is needed: make bench-NAME;" \
+	     "available: $(or $(subst $(space),$(comma) ,$(BENCHMARKS)),none)" >&2
+	@exit 1
 
 # Any other bench-NAME (checked before the environment is built).
 bench-%:

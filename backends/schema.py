@@ -49,6 +49,10 @@ def key_path(parts: Iterable[Any]) -> str:
 def _message(err: jsonschema.ValidationError, prefix: Sequence[Any], extra_keys: Sequence[str]) -> str:
     parts = [*prefix, *err.absolute_path]
     where = key_path(parts)
+    if err.validator == "maxLength":
+        noun = "name" if "propertyNames" in err.relative_schema_path else "value"
+        return (f"{where}: a {noun} of {len(err.instance)} characters is not allowed; at most "
+                f"{err.validator_value} (names and values become file names)")
     if "propertyNames" in err.relative_schema_path:
         return (f"{where}: name {err.instance!r} is not allowed; names must match "
                 f"{err.schema.get('pattern')} (letters, digits, '_', '-' and '~': they become file names)")

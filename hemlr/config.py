@@ -53,7 +53,18 @@ def _backend_problems(name: str, entry: dict[str, Any]) -> list[str]:
     problems = registry.backend_class(library).param_problems(
         params, ("backends", name), extra_keys=("library", *HARNESS_BACKEND_KEYS))
     entry.update(params)  # the adapter's defaults, so that jobs and reports see them
+    if entry.get("refresh") == "none" and entry.get("refresh_every") is not None:
+        problems.append(f"backends.{name}.refresh_every: {entry['refresh_every']} applies with refresh: client "
+                        f"or bootstrap; this entry has refresh: none (set refresh, or remove refresh_every)")
     return problems
+
+
+def _yaml_problem(path: str | Path, exc: yaml.YAMLError) -> str:
+    """Where a file stops being YAML, without quoting the file (it may not be text at all)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    what = getattr(exc, "problem", None) or type(exc).__name__
+    return f"{path}: not valid YAML{where}: {what}"
 
 
 def _experiment_problems(config: dict[str, Any]) -> list[str]:
@@ -116,7 +127,7 @@ def _included_datasets(cfg: dict[str, Any], top: Mapping[str, Any]) -> tuple[lis
                           "relative to the directory snakemake runs in)")
             continue
         except yaml.YAMLError as exc:
-            errors.append(f"{path}: not valid YAML ({exc})")
+            errors.append(_yaml_problem(path, exc))
             continue
         errors += [f"{path}: {line}" for e in schema.problems(data, layout) for line in e.splitlines()]
         if isinstance(data, dict) and isinstance(data.get("datasets"), dict):
@@ -242,7 +253,7 @@ def load_config(path: str | Path, schema_path: str | Path | None = None) -> dict
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        raise ConfigError(_yaml_problem(path, exc)) from exc
     return validate_config(data, schema_path)
 
 

@@ -83,40 +83,115 @@ def predict_job(workload: Workload, backend: CKKSBackend, table: pd.DataFrame, n
     return pd.DataFrame(rows).assign(n=n, library=backend.library, ring_dim=2 * backend.slots, depth=plan.depth)
 
 
+def _int_at_least(minimum: int, what: str):
+    """An argparse ``type=``: an integer >= minimum, else a usage error saying what is allowed."""
+    allowed = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {allowed} ({what}), got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {allowed} ({what}), got {value}")
+        return value
+    return parse
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m hemlr.costmodel``: see the module docstring and ``--help``."""
-    from .config import backend_params, load_config, workload_spec
+    """``python -m hemlr.costmodel``: see the module docstring and ``--help``. Every bad command
+    line (config, entries, cost table, shape, a job the backend or the table cannot price) is a
+    usage error (exit code 2) that names the argument and what is allowed."""
+    from .config import ConfigError, backend_params, load_config, train_jobs, workload_spec
 
     parser = argparse.ArgumentParser(prog="python -m hemlr.costmodel", description=(
         "Predict the server time of a workload on a backend of a config for a shape that "
         "did not run, from the cost table its run measured (cost_model: true)."))
     parser.add_argument("config", help="the run's config file")
-    parser.add_argument("backend", help="a backend entry of the config (a grid member's full name)")
+    parser.add_argument("backend", help="a CKKS backend entry of the config (a grid member's full name)")
     parser.add_argument("--workload", default=None, help="a workload entry of the config (default: the paper's)")
     parser.add_argument("--table", help="cost table (default results/<run>/costmodel/<workload>/<backend>.parquet)")
-    parser.add_argument("--n", type=int, default=60000, help="training samples")
-    parser.add_argument("--features", type=int, default=400)
-    parser.add_argument("--classes", type=int, default=10)
-    parser.add_argument("--iterations", type=int, nargs="+", default=[2, 20])
+    parser.add_argument("--n", type=_int_at_least(1, "training samples"), default=60000, help="training samples")
+    parser.add_argument("--features", type=_int_at_least(1, "features per sample"), default=400)
+    parser.add_argument("--classes", type=_int_at_least(2, "a classifier needs 2 classes at least"), default=10)
+    parser.add_argument("--iterations", type=_int_at_least(1, "training iterations"), nargs="+", default=[2, 20])
     parser.add_argument("--refresh", choices=col.REFRESH, default=None,
                         help="default: the backend entry's")
-    parser.add_argument("--refresh-every", type=int, default=None,
+    parser.add_argument("--refresh-every", type=_int_at_least(1, "iterations between refreshes"), default=None,
                         help="iterations between refreshes (default: the backend entry's); sets the depth, "
                              "which must be the cost table's")
-    parser.add_argument("--workers", type=int, nargs="+", default=[None],
+    parser.add_argument("--workers", type=_int_at_least(1, "parallel_map processes"), nargs="+", default=[None],
                         help="parallel_map processes (default: the table's)")
     args = parser.parse_args(argv)
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        parser.error(f"argument config: {exc}")
+    ckks = [name for name, e in config["backends"].items()
+            if issubclass(registry.backend_class(e["library"]), CKKSBackend)]
+    if args.backend not in ckks:
+        what = ("is not a CKKS backend (no cost model)" if args.backend in config["backends"]
+                else "is not a backend entry")
+        parser.error(f"argument backend: {args.backend!r} {what} of {args.config}; "
+                     f"allowed: {', '.join(ckks) or 'none (the config has no CKKS backend entry)'}")
     entry = config["backends"][args.backend]
     workload_name = args.workload or DEFAULT
-    table = pd.read_parquet(args.table or Path("results", config["run"], "costmodel", workload_name,
-                                               f"{args.backend}.parquet"))
+    if workload_name not in config["workloads"]:
+        parser.error(f"argument --workload: {workload_name!r} is not a workload entry of {args.config}; "
+                     f"allowed: {', '.join(config['workloads'])}")
+    table_path = Path(args.table) if args.table else Path("results", config["run"], "costmodel", workload_name,
+                                                          f"{args.backend}.parquet")
+    if not table_path.exists():
+        if args.table:
+            made = "a run with `cost_model: true` makes one (results/<run>/costmodel/<workload>/<backend>.parquet)"
+        elif not config["cost_model"]:
+            made = (f"a run with `cost_model: true` makes it, and {args.config} has cost_model: false; "
+                    "or give --table")
+        elif (workload_name, args.backend) not in {(w, b) for _, w, b in train_jobs(config)}:
+            made = (f"a run with `cost_model: true` makes it for the workloads and backends its experiments "
+                    f"train, and {args.config} trains no {workload_name} on {args.backend}; or give --table")
+        else:
+            made = f"a run of {args.config} (cost_model: true) makes it; run it first, or give --table"
+        parser.error(f"argument --table: no cost table at {table_path}: {made}")
+    try:
+        # pyarrow opens the file itself: a Python file object's buffers released by arrow's
+        # threads while the interpreter exits (on a usage error) can abort it
+        from pyarrow import fs
+        table = pd.read_parquet(table_path.resolve(), filesystem=fs.LocalFileSystem())
+    except (OSError, ValueError) as exc:
+        parser.error(f"argument --table: cannot read {table_path} as a cost table: {exc}")
+    missing = {"kind", "level", "seconds", "depth", "map_workers"} - set(table.columns)
+    if missing or table.empty:
+        parser.error(f"argument --table: {table_path} is not a cost table of hemlr.microbenchmark "
+                     f"({f'no column {sorted(missing)}' if missing else 'no rows'})")
     backend = registry.make_backend(backend_params(config, args.backend))
     workload = make_workload(workload_spec(config, workload_name))
+    refresh, refresh_every = args.refresh or entry["refresh"], args.refresh_every or entry["refresh_every"]
+    # Every job is planned before any is predicted (a prediction at a large n takes long).
+    entrys = " (the backend entry's)"
+    shape = (f"--n {args.n} --features {args.features} --classes {args.classes} "
+             f"--refresh {refresh}{'' if args.refresh else entrys}"
+             + (f" --refresh-every {refresh_every}{'' if args.refresh_every else entrys}" if refresh_every else ""))
+    depths = sorted({int(d) for d in table["depth"]})
+    for iterations in args.iterations:
+        try:
+            plan = plan_for(workload, backend, args.n, args.features, args.classes, iterations, refresh,
+                            refresh_every)
+        except ValueError as exc:
+            parser.error(f"--iterations {iterations} {shape}: {workload_name} cannot run so on "
+                         f"{args.backend}: {exc}")
+        if depths != [plan.depth]:
+            parser.error(f"--iterations {iterations} {shape}: the keys of this job have depth {plan.depth}, the cost "
+                         f"table {table_path} was measured at depth {depths} (costs depend on the depth); predict "
+                         f"the iterations, --refresh and --refresh-every of the run that measured it, or measure "
+                         f"at depth {plan.depth}")
     lines = []
     for iterations in args.iterations:
-        jobs = predict_job(workload, backend, table, args.n, args.features, args.classes, iterations,
-                           args.refresh or entry["refresh"], args.refresh_every or entry["refresh_every"], args.workers)
+        try:
+            jobs = predict_job(workload, backend, table, args.n, args.features, args.classes, iterations,
+                               refresh, refresh_every, args.workers)
+        except ValueError as exc:
+            parser.error(f"--iterations {iterations} {shape}: cannot predict it from {table_path}: {exc}")
         for workers, job in jobs.groupby("map_workers", sort=False):
             lines.append({"iterations": iterations, "map_workers": workers,
                           "server s (iterations)": job[PREDICTED].sum(), "server s / iteration": job[PREDICTED].mean(),

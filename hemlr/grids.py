@@ -88,6 +88,18 @@ def _first_valid(values: list[Any], prop: Mapping[str, Any]) -> list[Any]:
     return next(([v] for v in values if not problems(copy.deepcopy(v), prop)), [])
 
 
+def _repeated(values: list[Any], where: tuple[str, ...]) -> list[str]:
+    """A grid value given twice (two members of one name), found in linear time: jsonschema's
+    uniqueItems compares every pair."""
+    seen: set[str] = set()
+    for i, value in enumerate(values):
+        key = json.dumps(value, sort_keys=True)
+        if key in seen:
+            return [f"{'.'.join(where)}[{i}]: {value!r} is given twice; each value of a grid once"]
+        seen.add(key)
+    return []
+
+
 def expand(entries: Mapping[str, Any], section: str, properties: Properties) -> Expansion:
     """Every entry of ``section`` (``datasets``, ``backends``) with its grids expanded.
 
@@ -104,8 +116,8 @@ def expand(entries: Mapping[str, Any], section: str, properties: Properties) -> 
             out.entries[name] = entry
             continue
         found = [p for k in keys for p in problems(
-            copy.deepcopy(entry[k]), {"type": "array", "minItems": 1, "uniqueItems": True, "items": props[k]},
-            (section, name, k))]
+            copy.deepcopy(entry[k]), {"type": "array", "minItems": 1, "items": props[k]}, (section, name, k))]
+        found += [p for k in keys for p in _repeated(entry[k], (section, name, k))]
         if found:
             out.problems += found
             out.entries[name] = {k: v for k, v in entry.items() if k not in keys}
@@ -113,13 +125,15 @@ def expand(entries: Mapping[str, Any], section: str, properties: Properties) -> 
             continue
         combinations = list(itertools.product(*(entry[k] for k in keys)))
         names = member_names(name, keys, combinations)
+        # the grid's lists stay out of each member: copying them into every member is quadratic
+        fixed = {k: v for k, v in entry.items() if k not in keys}
         for member, combination in zip(names, combinations):
             if member in out.entries or member in entries:
                 out.problems.append(f"{section}.{name}: its grid member {member!r} has the name of another "
                                     f"entry of {section}; rename one of them")
                 continue
             values = dict(zip(keys, copy.deepcopy(combination)))
-            out.entries[member] = {**copy.deepcopy(entry), **values}
+            out.entries[member] = {**copy.deepcopy(fixed), **values}
             out.records[member] = {"grid": name, "values": values}
         out.members[name] = names
     return out

@@ -64,7 +64,7 @@ def test_a_grid_is_the_cross_product_named_like_a_paramspace():
 
 
 def test_member_names_spell_every_kind_of_value_as_a_name():
-    cfg = validate_config(config({"p": {"library": "plaintext", "state_bound": [0.5, 2.0],
+    cfg = validate_config(config({"p": {"library": "plaintext", "state_bound": [0.5, 2.0], "refresh": "client",
                                         "refresh_every": [None, 1], "bootstrap_slots": [None]}}))
     assert list(cfg["backends"]) == [
         "p_state_bound~0p5_refresh_every~null_bootstrap_slots~null",
@@ -145,7 +145,7 @@ def test_bad_grid_values_are_named_at_their_place_all_at_once():
 
 @pytest.mark.parametrize("grid, problem", [
     ([], "backends.p.ring_dim: [] should be non-empty"),
-    ([32768, 32768], "backends.p.ring_dim: [32768, 32768] has non-unique elements"),
+    ([32768, 32768], "backends.p.ring_dim[1]: 32768 is given twice; each value of a grid once"),
 ])
 def test_a_grid_has_distinct_values(grid, problem):
     assert problems(config({"p": {"library": "plaintext", "ring_dim": grid}})) == [problem]

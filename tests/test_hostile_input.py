@@ -82,23 +82,92 @@ def test_summary_md_escapes_what_it_did_not_write(tmp_path: Path):
     assert r"evil\|path # injected heading" in row
 
 
+BOOTSTRAP_BOUND_CASE = """
+import numpy as np
+import pytest
+
+from hemlr.dataset import DataError
+from hemlr.session import open_session
+from tests.conftest import make_factory
+
+he = make_factory({library!r})()
+rng = np.random.default_rng(3)
+X, y = rng.uniform(0, 1, (16, 7)), np.arange(16) % 4
+with pytest.raises(DataError, match=r"refresh: bootstrap: the state reaches \\|state\\| = .* after iteration \\d "
+                                    r"\\(exact reference\\), beyond state_bound 0.001 .*set state_bound to at least"):
+    open_session(he, X, y, 4, 5, refresh="bootstrap", state_bound=0.001, refresh_every=1)
+assert he.depth is None, "keys were generated"
+session = open_session(make_factory({library!r})(), X, y, 4, 5, refresh="bootstrap", refresh_every=1)
+assert session.plan.refreshes  # the default bound holds where bootstraps happen
+"""
+
+
 @pytest.mark.parametrize("library", ["plaintext", "openfhe"])
 def test_a_bootstrap_input_beyond_the_state_bound_is_refused_before_any_key(library: str):
     """The exact bootstrap refused it after keys and 3 iterations; OpenFHE bootstrapped it and
-    drifted. Now both refuse it from the plan and the exact reference, before key generation."""
-    import numpy as np
-
-    from hemlr.dataset import DataError
-    from hemlr.session import open_session
+    drifted. Now both refuse it from the plan and the exact reference, before key generation.
+    In a process of its own: OpenFHE keeps process-wide state, and this sequence of parameter
+    probes without keys has made a later bootstrapping keygen of other tests fail."""
+    import subprocess
+    import sys
 
     from .conftest import make_factory
 
-    he = make_factory(library)()
-    rng = np.random.default_rng(3)
-    X, y = rng.uniform(0, 1, (16, 7)), np.arange(16) % 4
-    with pytest.raises(DataError, match=r"refresh: bootstrap: the state reaches \|state\| = .* after iteration \d "
-                                        r"\(exact reference\), beyond state_bound 0.001 .*set state_bound to at least"):
-        open_session(he, X, y, 4, 5, refresh="bootstrap", state_bound=0.001, refresh_every=1)
-    assert he.depth is None, "keys were generated"
-    session = open_session(make_factory(library)(), X, y, 4, 5, refresh="bootstrap", refresh_every=1)
-    assert session.plan.refreshes  # the default bound holds where bootstraps happen
+    make_factory(library)  # skips when the library is missing
+    proc = subprocess.run([sys.executable, "-c", BOOTSTRAP_BOUND_CASE.format(library=library)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+def test_a_huge_grid_validates_in_linear_time():
+    """10,000 values took 85 s (a quadratic uniqueness check, every member copying the grid)."""
+    import time
+
+    cfg = {**BASE, "backends": {"p": {"library": "plaintext", "max_depth": list(range(20, 10_020))}}}
+    start = time.perf_counter()
+    assert len(validate_config(cfg)["backends"]) == 10_000
+    assert time.perf_counter() - start < 30  # a generous bound; ~3 s here
+    msg = invalid(backends__p={"max_depth": [20, 30, 20]})
+    assert msg == "backends.p.max_depth[2]: 20 is given twice; each value of a grid once"
+
+
+@pytest.mark.parametrize("where", ["top", "backend"])
+def test_an_absurd_iteration_count_is_refused_at_once(where: str):
+    """iterations: 10^9 with client refresh hung validation (the plan walks the iterations)."""
+    changes = {"iterations": 10**9} if where == "top" else {
+        "backends__p": {"iterations": 10**9, "refresh": "client"}}
+    msg = invalid(**changes)
+    assert "1000000000 is greater than the maximum of 100000" in msg
+
+
+def test_refresh_every_without_a_refresh_is_refused():
+    """It was silently ignored."""
+    msg = invalid(backends__p={"refresh_every": 2})
+    assert msg == ("backends.p.refresh_every: 2 applies with refresh: client or bootstrap; this entry has "
+                   "refresh: none (set refresh, or remove refresh_every)")
+
+
+def test_names_and_paths_that_cannot_become_file_names_are_refused():
+    """A 300-character run name ended in an OS error, braces in a path in a wildcard traceback."""
+    assert invalid(run="x" * 300).startswith("run: a value of 300 characters is not allowed; at most 100")
+    assert invalid(backends={"p" * 250: {"library": "plaintext"}}).startswith(
+        "backends: a name of 250 characters is not allowed; at most 200")
+    assert invalid(features_dir="cache/{x}").startswith("features_dir: 'cache/{x}' does not match")
+
+
+def test_an_included_file_that_is_not_yaml_is_not_quoted(tmp_path: Path):
+    junk = tmp_path / "junk.yaml"
+    junk.write_bytes(b"datasets: [\n" + b"x" * 5000 + b"\n  : : :\n")
+    msg = invalid(include_datasets=str(junk))
+    assert msg.startswith(f"{junk}: not valid YAML at line ") and len(msg.splitlines()[0]) < 300
+
+
+def test_a_client_refresh_job_without_a_round_trip_is_not_called_interactive(tmp_path: Path):
+    """It read "interactive (client refresh every - iterations)"."""
+    table, bench = write_job(tmp_path, DIGITS, "plaintext")
+    df = merge_tables([table], [bench])
+    path = tmp_path / "summary.md"
+    write_summary(df.assign(refresh="client", refreshes_planned=0, refresh_every=None), path)
+    text = path.read_text()
+    assert "interactive" not in text and "client refresh allowed, none needed" in text
+    write_summary(df.assign(refresh="client", refreshes_planned=2, refresh_every=2), path)
+    assert "interactive (client refresh every 2 iterations)" in path.read_text()

@@ -62,6 +62,8 @@ def _mode(last: pd.Series) -> str:
     if simulated(last):
         return "SIMULATED (not encrypted)"
     refresh = last.get("refresh")
+    if refresh == "client" and not (last.get("refreshes_planned") or 0) > 0:
+        return f"{last.get('mode')} (client refresh allowed, none needed: the depth held every iteration)"
     if refresh == "client":
         return f"interactive (client refresh every {num(last.get('refresh_every'), '.0f')} iterations)"
     if refresh == "bootstrap":
