@@ -36,7 +36,7 @@ from .session import job_problems
 SCHEMA_PATH = resources.files("hemlr") / "schemas" / "config.schema.yaml"
 
 #: Keys of a backend entry that the harness reads and the adapter never sees.
-HARNESS_BACKEND_KEYS = ("iterations", "repeats", "refresh", "refresh_every", "state_bound")
+HARNESS_BACKEND_KEYS = ("iterations", "repeats", "refresh", "refresh_every", "state_bound", "range_check")
 
 
 class ConfigError(ValueError):
@@ -286,8 +286,9 @@ def backend_repeats(config: Mapping[str, Any], name: str) -> int:
 
 def backend_training(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """How the harness trains on backend ``name``: run_experiment's keyword arguments
-    (iterations, repeats, refresh, refresh_every, state_bound, tolerance)."""
+    (iterations, repeats, refresh, refresh_every, state_bound, range_check, tolerance)."""
     entry = config["backends"][name]
     return {"iterations": backend_iterations(config, name), "repeats": backend_repeats(config, name),
             "refresh": entry["refresh"], "refresh_every": entry["refresh_every"],
-            "state_bound": float(entry["state_bound"]), "tolerance": float(config["tolerance"])}
+            "state_bound": float(entry["state_bound"]), "range_check": entry["range_check"],
+            "tolerance": float(config["tolerance"])}

@@ -90,12 +90,14 @@ def _row(ds: Dataset, workload: Workload, rec: IterationRecord, oracle: Referenc
 
 
 def _train_once(ds: Dataset, workload: Workload, backend_name: str, backend_spec: dict[str, Any],
-                iterations: int, refresh: str, state_bound: float, refresh_every: int | None, repeat: int,
-                repeats: int, oracle: Callable[[], list[ReferenceStep]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                iterations: int, refresh: str, state_bound: float, refresh_every: int | None, range_check: str,
+                repeat: int, repeats: int,
+                oracle: Callable[[], list[ReferenceStep]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One whole training from fresh keys: its rows, and what its session says of itself."""
     load_before = machine_load()  # another busy process makes every time of the repeat suspect
     session = open_session(registry.make_backend(backend_spec), ds.X_train, ds.y_train,
-                           ds.n_classes, iterations, refresh, state_bound, refresh_every, ds.name, workload)
+                           ds.n_classes, iterations, refresh, state_bound, refresh_every, ds.name, workload,
+                           range_check)
     rows = []
     depth = session.layout().get("depth")
     which = f"repeat {repeat + 1} of {repeats}, " if repeats > 1 else ""
@@ -120,7 +122,7 @@ def run_experiment(ds: Dataset, backend_name: str, backend_spec: dict[str, Any],
                    iterations: int, run: str, refresh: str = "none",
                    state_bound: float = 1.0, refresh_every: int | None = None,
                    tolerance: float = 1e-3, repeats: int = 1, workload_name: str | None = None,
-                   workload_spec: dict[str, Any] | None = None) -> pd.DataFrame:
+                   workload_spec: dict[str, Any] | None = None, range_check: str = "refuse") -> pd.DataFrame:
     """Train workload ``workload_name`` (``workload_spec``: ``workload`` plus its parameters;
     default: the paper's) on ``ds`` with backend setting ``backend_name`` and measure every
     iteration.
@@ -141,7 +143,7 @@ def run_experiment(ds: Dataset, backend_name: str, backend_spec: dict[str, Any],
     trainings = []
     for repeat in range(repeats):
         trainings.append(_train_once(ds, workload, backend_name, backend_spec, iterations, refresh, state_bound,
-                                     refresh_every, repeat, repeats, oracle))
+                                     refresh_every, range_check, repeat, repeats, oracle))
         gc.collect()  # the finished session's keys go before the next keygen: memory is sized for one
     params = {k: v for k, v in backend_spec.items() if k != "library"}
     job = {
@@ -150,7 +152,7 @@ def run_experiment(ds: Dataset, backend_name: str, backend_spec: dict[str, Any],
         "workload_params": ", ".join(f"{k}={v}" for k, v in sorted(workload.params.items())),
         "backend": backend_name, "n_train": len(ds.y_train),
         "n_test": len(ds.y_test), "n_features": ds.X_train.shape[1], "n_classes": ds.n_classes,
-        "iterations_planned": iterations,
+        "iterations_planned": iterations, "range_check": range_check,
         "params": ", ".join(f"{k}={v}" for k, v in sorted(params.items())), **provenance(),
     }
     table = pd.DataFrame([{**job, **about, **row} for rows, about in trainings for row in rows])

@@ -192,19 +192,22 @@ class ModelSession:
 def open_session(backend: Adapter, X: np.ndarray, y: np.ndarray, n_classes: int,
                  iterations: int, refresh: str = "none", state_bound: float = 1.0,
                  refresh_every: int | None = None, dataset: str = "training data",
-                 workload: Workload | None = None) -> Session:
+                 workload: Workload | None = None, range_check: str = "refuse") -> Session:
     """The session training ``workload`` (default: the paper's) on (X, y) for ``iterations`` on
     ``backend``; ``refresh``, ``state_bound`` and ``refresh_every`` apply to CKKS adapters
     (see EncryptedSession).
 
     Refuses, before any key exists, data the activation or the ciphertexts cannot hold
-    (DataError naming ``dataset``, the magnitude and the remedy).
+    (DataError naming ``dataset``, the magnitude and the remedy); with ``range_check="warn"``
+    it logs why and trains anyway, a deliberate experiment the report flags.
     """
     workload = workload or make_workload()
     if isinstance(backend, CKKSBackend):
         problems = workload.data_problems(X, y, n_classes, iterations, dataset, backend.headroom_bits())
-        if problems:
-            raise DataError("\n".join(problems))
+        if problems and range_check == "refuse":
+            raise DataError("\n".join(problems) + "\n(range_check: warn trains anyway and flags the job)")
+        for problem in problems:
+            log.warning("range_check: warn: training anyway: %s", problem)
         return EncryptedSession(workload, backend, X, y, n_classes, iterations, refresh, state_bound,
                                 refresh_every)
     problems = _model_problems(backend, workload, refresh)

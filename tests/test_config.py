@@ -36,7 +36,8 @@ def test_default_config_validates_and_fills_defaults():
     # The adapter's schema fills its own defaults.
     assert cfg["backends"]["plaintext"] == {"library": "plaintext", "ring_dim": 32768, "max_depth": 64,
                                             "bootstrap_depth": 16, "bootstrap_slots": None,
-                                            "refresh": "none", "refresh_every": None, "state_bound": 1.0}
+                                            "refresh": "none", "refresh_every": None, "state_bound": 1.0,
+                                            "range_check": "refuse"}
     assert DEFAULT["backends"]["plaintext"] == {"library": "plaintext"}  # the input is not modified
 
 
@@ -85,7 +86,7 @@ def test_unknown_backend_key_lists_adapter_and_harness_keys():
     msg = invalid(lambda c: c["backends"]["plaintext"].update(colour=8192))
     assert "backends.plaintext.colour: unknown key" in msg
     assert ("allowed keys at backends.plaintext: library, iterations, repeats, refresh, refresh_every, state_bound, "
-            "ring_dim, max_depth, bootstrap_depth, bootstrap_slots") in msg
+            "range_check, ring_dim, max_depth, bootstrap_depth, bootstrap_slots") in msg
 
 
 @pytest.mark.parametrize("library, old, new", [

@@ -171,3 +171,34 @@ def test_a_client_refresh_job_without_a_round_trip_is_not_called_interactive(tmp
     assert "interactive" not in text and "client refresh allowed, none needed" in text
     write_summary(df.assign(refresh="client", refreshes_planned=2, refresh_every=2), path)
     assert "interactive (client refresh every 2 iterations)" in path.read_text()
+
+
+def test_out_of_range_features_train_only_on_purpose_and_are_flagged(tmp_path: Path):
+    """Features on a 0..255 scale were refused even on the exact backend; range_check: warn
+    trains them and the report flags the job."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from hemlr.dataset import DataError, Dataset
+    from hemlr.experiment import run_experiment
+
+    X, y = load_digits(return_X_y=True)
+    X = X * 16  # 0..255
+    ds = Dataset("raw", X[:128], y[:128], X[128:300], y[128:300], 10, "test", "digits on a 0..255 scale")
+    spec = {"library": "plaintext", "ring_dim": 32768}
+    with pytest.raises(DataError, match=r"beyond the cubic sigmoid's range .*\n\(range_check: warn trains anyway"):
+        run_experiment(ds, "p", spec, 2, "unit")
+    table = run_experiment(ds, "p", spec, 2, "unit", range_check="warn")
+    assert len(table) == 2 and table["range_check"].eq("warn").all()
+    bench = tmp_path / "b.tsv"
+    bench.write_text("s\tmax_rss\tcpu_time\n1.0\t100\t1.0\n")
+    table.to_parquet(tmp_path / "t.parquet")
+    write_summary(merge_tables([tmp_path / "t.parquet"], [bench]), tmp_path / "summary.md")
+    assert "WARNING: RANGE CHECK OFF:** `p`" in (tmp_path / "summary.md").read_text()
+
+
+def test_range_check_is_a_backend_key():
+    cfg = validate_config({**BASE, "backends": {"p": {"library": "plaintext", "range_check": "warn"}}})
+    assert cfg["backends"]["p"]["range_check"] == "warn"
+    assert "backends.p.range_check: 'sometimes' is not allowed; allowed values: refuse, warn" in invalid(
+        backends__p={"range_check": "sometimes"})

@@ -50,6 +50,10 @@ _JOB_FLAGS: tuple[tuple[str, Callable[[pd.DataFrame], bool], str], ...] = (
     ("INSECURE", lambda job: insecure(job.iloc[-1]),
      "state no security level (security_bits null) although their mode is not exact: their "
      "parameters protect nothing, their times are not those of secure parameters."),
+    ("RANGE CHECK OFF", lambda job: str(job.iloc[-1].get("range_check")) == "warn",
+     "trained with `range_check: warn`: data the range checks would have refused (scores beyond "
+     "the activation's range, or weights beyond what a ciphertext's last level holds) was "
+     "trained on on purpose; the job's log says what the checks found."),
     ("ACCURACY VARIES ACROSS REPEATS", _accuracy_varies,
      "trained more than once and their train or test accuracy differs between repeats at some "
      "iteration (the repeats table gives the spread of the final test accuracy): CKKS noise is "
