@@ -202,3 +202,16 @@ def test_range_check_is_a_backend_key():
     assert cfg["backends"]["p"]["range_check"] == "warn"
     assert "backends.p.range_check: 'sometimes' is not allowed; allowed values: refuse, warn" in invalid(
         backends__p={"range_check": "sometimes"})
+
+
+def test_standardizing_features_whose_squares_overflow_names_the_feature():
+    """It blamed non-finite values the file does not hold."""
+    import numpy as np
+
+    from hemlr.dataset import DataError, Dataset, standardized
+
+    X = np.array([[1.0, 1e300], [2.0, -1e300], [3.0, 1e300], [4.0, 0.0]])
+    ds = Dataset("big", X, np.array([0, 1, 0, 1]), X[:1], np.array([0]), 2, "test", "huge features")
+    with pytest.raises(DataError, match=r"training feature 1 \(0-based\) reaches \|x\| = 1e\+300, whose square "
+                                        r"overflows float64.*the file's values themselves are finite"):
+        standardized(ds)

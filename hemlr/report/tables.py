@@ -38,19 +38,39 @@ def _arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 def merge_tables(paths: Sequence[Pathish], benchmark_paths: Sequence[Pathish]) -> pd.DataFrame:
     """All training tables in one, each row with its job's benchmark: job_wall_s,
-    job_max_rss_mb and job_cpu_s (benchmark_paths[i] belongs to paths[i])."""
+    job_max_rss_mb and job_cpu_s (benchmark_paths[i] belongs to paths[i]). A file that cannot
+    be read raises ValueError naming it and saying to delete it (the workflow rebuilds it)."""
     paths, benchmark_paths = list(paths), list(benchmark_paths)
     if len(paths) != len(benchmark_paths):
         raise ValueError(f"{len(paths)} tables but {len(benchmark_paths)} benchmark files")
     if not paths:
         raise ValueError("no training tables to merge")
+    fields = (("job_wall_s", "s"), ("job_max_rss_mb", "max_rss"), ("job_cpu_s", "cpu_time"))
+    # A damaged file (a full disk, a killed copy) is named with the remedy, not left to a reader's
+    # own message about '<Buffer>'; a missing one raises as it is.
+    remedy = "delete it and rerun to rebuild it"  # Snakemake rebuilds a missing output
     frames = []
     for table, bench in zip(paths, benchmark_paths):
-        b = pd.read_csv(bench, sep="\t")
+        try:
+            b = pd.read_csv(bench, sep="\t")
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError) as exc:  # pandas' ParserError and EmptyDataError, UnicodeDecodeError
+            raise ValueError(f"{bench}: cannot read this job's benchmark ({type(exc).__name__}: {exc}); "
+                             f"{remedy}") from exc
+        missing = [field for _, field in fields if field not in b]
+        if missing:
+            raise ValueError(f"{bench}: not a Snakemake benchmark file (no column {', '.join(missing)}); {remedy}")
         # Several rows when Snakemake repeats a benchmark: report their mean.
-        job = {name: pd.to_numeric(b[field], errors="coerce").mean()
-               for name, field in (("job_wall_s", "s"), ("job_max_rss_mb", "max_rss"), ("job_cpu_s", "cpu_time"))}
-        frames.append(pd.read_parquet(table).assign(**job))
+        job = {name: pd.to_numeric(b[field], errors="coerce").mean() for name, field in fields}
+        try:
+            frame = pd.read_parquet(table)
+        except (FileNotFoundError, ImportError, MemoryError):
+            raise
+        except Exception as exc:  # pyarrow's ArrowInvalid (a ValueError), OSError, or its bare ArrowException
+            raise ValueError(f"{table}: cannot read this training table ({type(exc).__name__}: {exc}); "
+                             f"{remedy}") from exc
+        frames.append(frame.assign(**job))
     return _arrow_safe(pd.concat(frames, ignore_index=True, sort=False))
 
 

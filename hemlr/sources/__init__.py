@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import abc
 import functools
+import os
 from collections.abc import Mapping
 from typing import Any, Callable, ClassVar
 
-from backends.schema import problems
+from backends.schema import key_path, problems
 
-from hemlr.dataset import DataError, Dataset, Shape, standardized
+from hemlr.dataset import DataError, Dataset, Shape, file_record, standardized
 from hemlr.plugins import Registry
 
 #: the key every source's SCHEMA gains; off by default so that the paper's data stays unscaled
@@ -80,6 +81,21 @@ class Source(abc.ABC):
         """The dataset's shape from the spec and at most a light read of its files; None when
         a file is missing or unreadable (the manifest reports why)."""
 
+    def input_problems(self) -> list[tuple[str, str]]:
+        """What the spec asks of its data that the data cannot give (a row range beyond a file's
+        end, n_classes below a label, a class without a training row), found by config
+        validation from at most the light read of shape(): (key of the spec at fault, "<value>
+        is not allowed; <why, and what is>") pairs; none when a file is missing or unreadable
+        (the manifest reports why). The loader checks the same again: a file may change after
+        validation."""
+        return []
+
+    def input_digests(self) -> dict[str, str]:
+        """sha256 of each existing input file, by path as the spec names it (what the features
+        rule's params hold, so that a cache can record what built it)."""
+        return {str(path): file_record(path, count_rows=False)["sha256"]
+                for path in self.files() if os.path.isfile(path)}
+
     @abc.abstractmethod
     def load(self, name: str) -> Dataset:
         """Build the dataset; raises DataError on bad inputs. Standardized afterwards when the
@@ -112,6 +128,26 @@ def source_class(name: str) -> type[Source]:
     return _registry()[name]
 
 
+def _integral_floats(value: Any, schema: Any, parts: tuple[Any, ...]) -> list[str]:
+    """A float such as 128.0 where ``schema`` wants an integer: JSON Schema counts it as one,
+    but a row index or a count written so is a mistake (and Python cannot slice with it)."""
+    if not isinstance(schema, Mapping):
+        return []
+    kinds = schema.get("type", [])
+    kinds = [kinds] if isinstance(kinds, str) else kinds
+    errors = []
+    if isinstance(value, float) and value.is_integer() and "integer" in kinds and "number" not in kinds:
+        errors.append(f"{key_path(parts)}: {value!r} is not of type 'integer'; write {int(value)}")
+    if isinstance(value, Mapping):
+        for key, sub in schema.get("properties", {}).items():
+            if key in value:
+                errors += _integral_floats(value[key], sub, (*parts, key))
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            errors += _integral_floats(item, schema.get("items"), (*parts, i))
+    return errors
+
+
 def _problems(spec: Any, prefix: tuple[str, ...]) -> list[str]:
     # First the source itself, so that an unknown one is reported alone, not with every key it lacks.
     head = {"type": "object", "required": ["source"], "properties": {"source": {"enum": names()}}}
@@ -119,7 +155,8 @@ def _problems(spec: Any, prefix: tuple[str, ...]) -> list[str]:
     if errors:
         return errors
     rest = {k: v for k, v in spec.items() if k != "source"}
-    errors = problems(rest, _registry()[spec["source"]].SCHEMA, prefix, extra_keys=("source",))
+    schema = _registry()[spec["source"]].SCHEMA
+    errors = problems(rest, schema, prefix, extra_keys=("source",)) + _integral_floats(rest, schema, prefix)
     chosen = spec["source"]
     spec.clear()
     spec.update({"source": chosen, **rest})  # rest holds the defaults; keep `source` first
@@ -127,8 +164,17 @@ def _problems(spec: Any, prefix: tuple[str, ...]) -> list[str]:
 
 
 def spec_problems(name: str, spec: dict[str, Any]) -> list[str]:
-    """Validate the config entry ``datasets.<name>`` in place, filling defaults; one message per problem."""
-    return _problems(spec, ("datasets", name))
+    """Validate the config entry ``datasets.<name>`` in place, filling defaults; one message per problem.
+
+    A valid entry is then checked against its files (Source.input_problems), so that what the
+    config decides (a row range, n_classes) is reported before any job, naming the key.
+    """
+    prefix = ("datasets", name)
+    errors = _problems(spec, prefix)
+    if errors:
+        return errors
+    return [f"{key_path((*prefix, key) if key else prefix)}: {message}"
+            for key, message in _registry()[spec["source"]](spec).input_problems()]
 
 
 def source(spec: Mapping[str, Any], name: str | None = None) -> Source:

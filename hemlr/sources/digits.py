@@ -10,6 +10,8 @@ from hemlr.sources import Source
 
 N_PIXELS = 64  # 8 x 8 images
 N_CLASSES = 10
+#: sklearn's digits, constant since scikit-learn 0.x; its first N_CLASSES images are 0, 1, ..., 9
+N_IMAGES = 1797
 
 
 def load_digits_dataset(name: str = "digits", n_train: int = 128) -> Dataset:
@@ -47,8 +49,9 @@ class Digits(Source):
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "n_train": {"type": "integer", "minimum": 1, "default": 128,
-                        "description": "the first n_train of sklearn's 1797 images train, the rest test"},
+            # at least one image is left to test
+            "n_train": {"type": "integer", "minimum": 1, "maximum": N_IMAGES - 1, "default": 128,
+                        "description": f"the first n_train of sklearn's {N_IMAGES} images train, the rest test"},
         },
     }
 
@@ -62,6 +65,15 @@ class Digits(Source):
 
     def shape(self) -> Shape:
         return Shape(self.spec["n_train"], N_PIXELS, N_CLASSES)
+
+    def input_problems(self) -> list[tuple[str, str]]:
+        n = self.spec["n_train"]
+        if n >= N_CLASSES:
+            return []
+        # The first N_CLASSES images are 0, 1, ..., 9 (tests check it against sklearn's), so no import here.
+        return [("n_train", f"{n} is not allowed; the first {n} digits images hold class(es) 0..{n - 1} only and "
+                            f"every class 0..{N_CLASSES - 1} needs a training image, so n_train must be in "
+                            f"{N_CLASSES}..{N_IMAGES - 1}")]
 
     def load(self, name: str) -> Dataset:
         return load_digits_dataset(name, self.spec["n_train"])

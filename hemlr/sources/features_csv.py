@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import functools
 import os
+import time
 from typing import Any
 
 import numpy as np
@@ -159,11 +161,38 @@ def load_features_csv(
     )
 
 
+#: a file changed this recently (ns) is read again each time: it may change again within the
+#: resolution of its timestamps, unseen by the cache's key (git's "racily clean" entries)
+_SETTLED_NS = 2_000_000_000
+
+
 def _columns_and_labels(path: str) -> tuple[int, np.ndarray]:
-    """The feature count of row 1 and the label column, without parsing the features (shape's light read)."""
+    """The feature count of row 1 and the label column (read-only), without parsing the features:
+    the light read of shape() and input_problems(), made once per version of the file (config
+    validation makes both, for every grid member naming the file)."""
+    st = os.stat(path)
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < _SETTLED_NS:
+        return _light_read.__wrapped__(path, ())
+    return _light_read(os.path.abspath(path), (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _light_read(path: str, version: tuple[int, ...]) -> tuple[int, np.ndarray]:
+    # ``version`` only keys the cache: a changed file is read again.
     with open(path, encoding="utf-8-sig") as f:
         lines = [line for line in f if line.strip()]
-    return lines[0].count(","), np.array([line.split(",", 1)[0] for line in lines], dtype=np.float64)
+    labels = np.array([line.split(",", 1)[0] for line in lines], dtype=np.float64)
+    labels.setflags(write=False)
+    return lines[0].count(","), labels
+
+
+def _first_row(y: np.ndarray, value: float, first: int) -> int:
+    """The 1-based file row of the first of ``y`` (rows from ``first``, 0-based) equal to ``value``."""
+    return first + int(np.flatnonzero(y == value)[0]) + 1
+
+
+def _shown(rows: list[int] | None) -> str:
+    return str(list(rows)) if rows is not None else "every row (the default)"
 
 
 def _pair(rows: list[int] | None) -> tuple[int, int] | None:
@@ -211,6 +240,60 @@ class FeaturesCsv(Source):
         except (OSError, ValueError, IndexError, OverflowError):
             return None  # missing, unreadable or malformed: the manifest or the loader says what is wrong
         return Shape(b - a, n_features, n_classes)
+
+    def input_problems(self) -> list[tuple[str, str]]:
+        """The row ranges against the files' lengths, n_classes against the selected rows' labels
+        and every class against the training rows, as the loader checks them."""
+        s = self.spec
+        path, test_path = s["path"], s.get("test_path")
+        try:
+            y_all = _columns_and_labels(path)[1]
+            y_te_all = _columns_and_labels(test_path)[1] if test_path else y_all
+            same_file = test_path is None or os.path.samefile(test_path, path)
+        except (OSError, ValueError, IndexError):
+            return []  # missing, unreadable or malformed: the manifest or the loader says what is wrong
+        ranges, errors = {}, []
+        for key, file, y in (("train_rows", path, y_all), ("test_rows", test_path or path, y_te_all)):
+            a, b = s.get(key) or (0, len(y))
+            if 0 <= a < b <= len(y):
+                ranges[key] = a, b
+            else:
+                errors.append((key, f"{_shown(s.get(key))} is not allowed; {file} has {len(y)} rows, so {key} "
+                                    f"[start, end) must have 0 <= start < end <= {len(y)}"))
+        if errors:
+            return errors
+        (a, b), (c, d) = ranges["train_rows"], ranges["test_rows"]
+        if same_file and a < d and c < b:
+            return [("test_rows", f"{_shown(s.get('test_rows'))} is not allowed; it overlaps train_rows [{a}, {b}) "
+                                  f"of the same file {path}: no training row may be a test row")]
+        y_train, y_test = y_all[a:b], y_te_all[c:d]
+        if not (np.isfinite(y_train).all() and np.isfinite(y_test).all()):
+            return []  # the loader names the row
+        top = max(y_train.max(), y_test.max())
+        n_classes = s.get("n_classes")
+        if n_classes is not None and top >= n_classes:
+            file, y, first = (path, y_train, a) if y_train.max() == top else (test_path or path, y_test, c)
+            return [("n_classes", f"{n_classes} is not allowed; {file} row {_first_row(y, top, first)} has label "
+                                  f"{top:g} and labels run 0..n_classes - 1, so n_classes must be at least "
+                                  f"{int(top) + 1}")]
+        if (y_train < 0).any() or (y_test < 0).any() or top >= 2**53 or (y_train != np.round(y_train)).any():
+            return []  # the loader names the row
+        # what selects the training rows
+        key = "train_rows" if s.get("train_rows") is not None else "path"
+        value = s["train_rows"] if key == "train_rows" else path
+        if n_classes is None and top == 0:
+            return [(key, f"{value} is not allowed; every label of the selected rows of {path} is 0, and a "
+                          f"dataset needs at least 2 classes")]
+        n = int(top) + 1 if n_classes is None else n_classes
+        absent = absent_classes(y_train.astype(np.int64), n)
+        if not absent:
+            return []
+        if n_classes is not None and n_classes > top + 1:
+            return [("n_classes", f"{n_classes} is not allowed; the largest label of the selected rows is {top:g}, "
+                                  f"so class(es) {int(top) + 1}..{n_classes - 1} have no training row: n_classes "
+                                  f"must be at most {int(top) + 1} (every class needs a training row)")]
+        return [(key, f"{value} is not allowed; training rows [{a}, {b}) of {path} hold no row of class(es) "
+                      f"{absent} of 0..{n - 1}, and every class needs a training row")]
 
     def load(self, name: str) -> Dataset:
         s = self.spec

@@ -24,6 +24,7 @@ N_FEATURES = 400  # regnet_x_400mf's width before fc
 N_CLASSES = 10
 # The paper trains on the first 128 training images and tests on all of MNIST's 10,000 test images.
 PAPER_N_TRAIN, MNIST_N_TEST = 128, 10_000
+MNIST_N_TRAIN = 60_000
 
 
 def _mnist_missing(root: str, train: bool) -> list[str]:
@@ -161,9 +162,10 @@ class MnistRegnet(Source):
                         "description": "regnet_x_400mf IMAGENET1K_V1 .pth (null: torch hub cache)"},
             "torch_home": {"type": ["string", "null"], "default": None,
                            "description": "torch hub cache dir (null: $TORCH_HOME or ~/.cache/torch)"},
-            "n_train": {"type": "integer", "minimum": 1, "default": PAPER_N_TRAIN},
-            "n_test": {"type": ["integer", "null"], "minimum": 1, "default": None,
-                       "description": "null: all 10,000 test images"},
+            "n_train": {"type": "integer", "minimum": 1, "maximum": MNIST_N_TRAIN, "default": PAPER_N_TRAIN,
+                        "description": f"the first n_train of MNIST's {MNIST_N_TRAIN:,} training images"},
+            "n_test": {"type": ["integer", "null"], "minimum": 1, "maximum": MNIST_N_TEST, "default": None,
+                       "description": f"the first n_test of MNIST's {MNIST_N_TEST:,} test images; null: all"},
             "batch_size": {"type": "integer", "minimum": 1, "default": 64},
         },
     }

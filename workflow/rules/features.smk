@@ -2,7 +2,9 @@
 # Rebuilt only when its spec or an input file's content changes (params), or an input is newer,
 # never by training jobs. It does not depend on the run's manifest, which would make every new
 # run rebuild the cache; instead its script repeats the manifest's input check before the heavy
-# work.
+# work. The cache records a digest of its params (the spec and the inputs' sha256), and a train
+# job refuses a cache whose digest is not that of the dataset it trains on (one built for another
+# config's dataset of the same name, or copied in), naming it and saying to delete it.
 
 
 rule features:
