@@ -215,3 +215,9 @@ def test_standardizing_features_whose_squares_overflow_names_the_feature():
     with pytest.raises(DataError, match=r"training feature 1 \(0-based\) reaches \|x\| = 1e\+300, whose square "
                                         r"overflows float64.*the file's values themselves are finite"):
         standardized(ds)
+
+
+def test_braces_in_a_data_path_are_refused_before_snakemake_reads_them_as_wildcards():
+    msg = invalid(datasets={"d": {"source": "features_csv", "path": "data/{x}.csv", "train_rows": [0, 2],
+                                  "test_rows": [2, 4]}})
+    assert "datasets.d.path: 'data/{x}.csv': braces are not allowed in a path (Snakemake reads them as wildcards)" in msg

@@ -157,6 +157,9 @@ def _problems(spec: Any, prefix: tuple[str, ...]) -> list[str]:
     rest = {k: v for k, v in spec.items() if k != "source"}
     schema = _registry()[spec["source"]].SCHEMA
     errors = problems(rest, schema, prefix, extra_keys=("source",)) + _integral_floats(rest, schema, prefix)
+    errors += [f"{key_path([*prefix, k])}: {v!r}: braces are not allowed in a path (Snakemake reads "
+               "them as wildcards); rename the file or folder" for k, v in rest.items()
+               if isinstance(v, str) and ("{" in v or "}" in v)]
     chosen = spec["source"]
     spec.clear()
     spec.update({"source": chosen, **rest})  # rest holds the defaults; keep `source` first
