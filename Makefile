@@ -8,7 +8,8 @@
 #   make bench-NAME           the benchmark workflow/configs/bench-NAME.yaml, e.g. bench-openfhe
 #                             (an unknown or missing NAME fails, listing the available ones)
 #   make report [CONFIG=...]  re-merge the tables and re-draw the report of a config
-#   make clean                remove results/ (features cache included) and reports/<run>/
+#   make clean                remove results/ (features cache included; not the results store
+#                             results/history/) and reports/<run>/
 # Variables: CORES (default all), SMK_ARGS (extra snakemake arguments, e.g. SMK_ARGS=-n).
 
 SHELL := /bin/bash
@@ -145,5 +146,7 @@ lint: $(STAMP)
 		$(SNAKEMAKE) --lint json $${c:+--configfile "$$c"} | $(PY) -c "$$LINT_CHECK" '$(LINT_ACCEPTED)' "$$cmd" || exit 1; \
 	done
 
+# The results store (results/history/, hemlr history) outlives a clean: it is the runs' record.
 clean:
-	rm -rf results reports/*/ .snakemake
+	if [ -d results ]; then find results -mindepth 1 -maxdepth 1 ! -name history -exec rm -rf {} +; fi
+	rm -rf reports/*/ .snakemake

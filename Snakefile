@@ -43,4 +43,5 @@ rule all:
     input:
         list(REPORT_FILES.values()),
         VERDICT,
+        HISTORY,
     default_target: True

@@ -29,6 +29,7 @@ from backends.base import BackendError
 
 from . import grids, sources, workloads
 from .grids import SECTIONS
+from .history import DEFAULT_STORE
 from .columns import REFRESH
 from .dataset import Shape
 from .session import job_problems
@@ -198,11 +199,12 @@ def _about(errors: list[str], path: str) -> bool:
 
 def load_schema(schema_path: str | Path | None = None) -> dict[str, Any]:
     """The harness's JSON schema, with the values only the code knows (the refresh modes, the
-    default workload) filled in, so that each is spelled once."""
+    default workload, the history store) filled in, so that each is spelled once."""
     top = yaml.safe_load((Path(schema_path) if schema_path else SCHEMA_PATH).read_text())
     backend = top["properties"]["backends"]["additionalProperties"]["properties"]
     backend["refresh"]["enum"] = list(REFRESH)
     top["properties"]["workloads"]["default"] = {workloads.DEFAULT: {"workload": workloads.DEFAULT}}
+    top["properties"]["history_dir"]["default"] = str(DEFAULT_STORE)
     top["properties"]["experiments"]["items"]["properties"]["workloads"]["default"] = [workloads.DEFAULT]
     return top
 

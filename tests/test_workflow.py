@@ -119,7 +119,8 @@ def test_every_job_declares_memory_and_runtime(tmp_path: Path):
     proc = snakemake(tmp_path, config, "--dry-run", "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = _jobs_of_dry_run(proc.stdout)
-    assert {name.split("[")[0] for name in jobs} == {"data_manifest", "features", "train", "report", "verdict", "all"}
+    assert {name.split("[")[0] for name in jobs} == {"data_manifest", "features", "train", "report", "verdict",
+                                                     "history", "all"}
     limits = {}
     for name, fields in jobs.items():
         if name.startswith("all["):
@@ -209,3 +210,19 @@ def test_a_run_with_the_cost_model_reports_predictions_and_scaling(tmp_path: Pat
     for name in ("scaling_n.png", "scaling_ring.png"):
         assert (reports / name).read_bytes().startswith(b"\x89PNG")
     assert "Scaling with ring dimension N" in (reports / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_completed_run_appends_its_rows_to_the_results_store(tmp_path: Path):
+    """Every run adds its rows once (the history rule's marker lists the files written);
+    history_dir: null turns it off."""
+    from hemlr.history import load
+
+    proc = snakemake(tmp_path, CONFIG, "--cores", "1")
+    assert proc.returncode == 0, f"snakemake failed:\n{proc.stderr[-4000:]}\n{logs(tmp_path)}"
+    stored = load(tmp_path / "results" / "history")
+    results = pd.read_parquet(tmp_path / "reports" / RUN / "results.parquet")
+    assert len(stored) == len(results) and set(stored["run"]) == {RUN}
+    again = snakemake(tmp_path, CONFIG, "--cores", "1")
+    assert again.returncode == 0 and len(load(tmp_path / "results" / "history")) == len(results)
+    off = snakemake(tmp_path, {**CONFIG, "history_dir": None}, "--dry-run", "--cores", "1")
+    assert off.returncode == 0 and "rule history" not in off.stdout, off.stderr[-3000:]

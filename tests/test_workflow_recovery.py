@@ -53,7 +53,7 @@ def test_changed_input_with_its_old_mtime_reruns_every_stage(tmp_path: Path):
 
     rerun = snakemake(tmp_path, config, "--cores", "1")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert _ran(rerun) == {"data_manifest", "features", "train", "report", "verdict"}, rerun.stderr[-3000:]
+    assert _ran(rerun) == {"data_manifest", "features", "train", "report", "verdict", "history"}, rerun.stderr[-3000:]
     text = summary.read_text()
     assert new in text and old not in text
 

@@ -32,6 +32,9 @@ JOBS = train_jobs(config)
 TRAIN_TABLE = f"{RESULTS}/train/{{dataset}}/{{workload}}/{{backend}}.parquet"
 TRAIN_BENCHMARK = f"{RESULTS}/benchmarks/{{dataset}}/{{workload}}/{{backend}}.tsv"
 VERDICT = f"{REPORTS}/verdict.txt"
+# history_dir: the run's rows appended to the results store once its report exists
+HISTORY_MARKER = f"{RESULTS}/history.txt"
+HISTORY = [HISTORY_MARKER] if config["history_dir"] else []
 REPORT_FILES = {
     "parquet": f"{REPORTS}/results.parquet",
     "csv": f"{REPORTS}/results.csv",
@@ -80,6 +83,7 @@ wildcard_constraints:
 localrules:
     all,
     data_manifest,
+    history,
     report,
     verdict,
 

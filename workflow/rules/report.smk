@@ -26,6 +26,24 @@ rule report:
         "../scripts/report.py"
 
 
+# Every completed run adds its rows to the results store (history_dir; hemlr.history): the
+# marker lists the files written, so the same report is not appended twice.
+rule history:
+    input:
+        REPORT_FILES["parquet"],
+    output:
+        HISTORY_MARKER,
+    params:
+        store=config["history_dir"],
+    resources:
+        mem_mb=mem_mb(light_cost),
+        runtime=runtime(light_cost),
+    log:
+        f"{RESULTS}/logs/history.log",
+    script:
+        "../scripts/history.py"
+
+
 # The run's verdict, after the report is complete: a job whose weights drifted from the exact
 # reference beyond `tolerance` (marked FAILED in the report) fails this rule, so the workflow
 # exits non-zero while every report file stays in place.

@@ -1,0 +1,436 @@
+"""Diagonal Volley-Revolver packing of the network (nn.md) and its level/rotation schedule.
+
+Every ciphertext is a row-major grid: slot ``w*r + c`` holds row ``r``, column ``c``; ``w`` is
+a power of two, ``R = slots // w`` rows. Layers ``l = 0 .. L-1`` (L = hidden layers + 1) map
+``in_l`` inputs to ``out_l`` outputs: ``in = (f + 1, h1 + 1, h2 + 1)``, ``out = (h1, h2, K)``,
+``p_l = next_pow2(out_l)``.
+
+* Sample-indexed matrices (Z0 = [1, x'], Y, Z_l, A_l = [sigma(Z_l), 1], sigma'(Z_l), D_l): sample
+  ``i`` in data ciphertext ``i // R``, row ``i % R``, its columns from column 0. Padded rows and
+  columns stay exactly 0 (every mask covers the valid rows only: sigma(0) = 0.5 would leak).
+* Weights in diagonal form: ``Wd[l][s]`` (s < p_l) holds in column ``c < in_l`` of EVERY row
+  ``W_l[(c + s) mod p_l, c]`` (0 where that row index is >= out_l), zero elsewhere.
+* Forward ``Z = A W^T`` (one level): Horner over the diagonals, ``U = A*Wd[p-1]``,
+  ``U = A*Wd[s] + rot(U, -1)`` for s = p-2 .. 0, leaves in column c the partial sum of output
+  ``c mod p`` over the p input columns ending at c; ``log2 T`` folds ``U += rot(U, p 2^k)``
+  (``T = next_pow2(ceil((in + p - 1) / p))`` windows) finish Z[:, o] in column o < p.
+* The masked cubic (two levels) gives A_l (and the bias 1 in column out_l), sigma'(Z_l) reuses
+  Z_l^2; the output layer gives D_L = (P - Y) / n directly (1/n in its masks, Y/n made once).
+* Backward, layer l: D replicated across columns with period p (``log2 T`` rotations), then
+  shifted one slot at a time, ``X_s = rot(X_{s-1}, 1)``, so that column c of X_s holds
+  ``D[:, (c + s) mod p]``. Then ``sum_s X_s * Wd[s]`` is ``D W`` (no rotation: backprop, then
+  ``* sigma'``), and the row sum of ``X_s * (-eta_l g_t A_{l-1})`` is exactly the update of
+  ``Wd[l][s]``, already replicated in every row: the weights never need re-expanding between
+  iterations.
+* The state: every diagonal is a strip of ``in_l`` slots of ONE ciphertext C, placed in bands
+  (widest layer first; a band: strips side by side at one column offset in the least-filled
+  rows) into the rows of one refresh period (the bootstrap's slot
+  period, else the whole ciphertext) and repeated in every period. Packing it costs one level
+  (a mask per diagonal, a rotation per distinct column offset); expanding it again after a
+  refresh costs one level (a rotation per offset, a mask per diagonal, ``log2`` of the period's
+  rows rotations per diagonal to replicate it over every row). The client's upload W0 is C.
+
+Levels on the critical path of an iteration (weights at level r): Z1 r+1, A1 r+3, ..., D_L at
+r + 3L, each hidden layer's backprop two more (``D W``, ``* sigma'``), the first layer's gradient
+one: ``5L - 1`` = 14 for two hidden layers. The updated W_1 is at r + 14 (W_2, W_3 lower).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from hemlr.columns import REFRESH
+
+
+def next_pow2(x: int) -> int:
+    return 1 << max(0, math.ceil(math.log2(max(1, x))))
+
+
+def _log2(x: int) -> int:
+    return int(math.log2(x))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Shapes, packing and schedule of one training problem; refuses (ValueError, naming the
+    shape and the remedy) what cannot fit, from the shapes alone, before any key exists."""
+
+    n: int
+    n_features: int
+    K: int
+    hidden: tuple[int, ...]
+    slots: int
+    iterations: int
+    #: "none", "client" (a round trip to the client, who re-encrypts C) or "bootstrap"
+    refresh: str = "none"
+    #: the largest total depth the parameters hold (None: unbounded, refresh none only)
+    max_depth: int | None = None
+    #: levels a bootstrap leaves consumed (its output level) and the slot period it works on
+    bootstrap_depth: int = 0
+    bootstrap_slots: int | None = None
+    #: iterations between refreshes (None: as many as the depth holds)
+    refresh_every: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.K < 2:
+            raise ValueError("multiclass training needs K >= 2 classes")
+        if self.n < 1 or self.n_features < 1 or self.iterations < 1:
+            raise ValueError("n, n_features and iterations must be positive")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden sizes must be positive integers, got {self.hidden}")
+        if self.refresh not in REFRESH:
+            raise ValueError(f"refresh {self.refresh!r} is not allowed; allowed: {', '.join(REFRESH)}")
+        if self.refresh != "none" and self.max_depth is None:
+            raise ValueError(f"refresh: {self.refresh} needs the parameters' max_depth")
+        if self.refresh_every is not None and self.refresh_every < 1:
+            raise ValueError(f"refresh_every must be >= 1, got {self.refresh_every}")
+        # the depth first: it depends on the layers' count only, and is what a run too long hits
+        if self.depth > (self.max_depth if self.max_depth is not None else self.depth):
+            raise ValueError(
+                f"{self.iterations} iterations of the network {self.shape_text} need multiplicative "
+                f"depth {self.depth} ({self.LEVELS_PER_ITERATION} per iteration, plus expanding and packing "
+                f"the weights), but the parameters hold at most {self.max_depth} levels; use refresh: "
+                f"client or bootstrap, a larger ring_dim or fewer iterations")
+        self.width  # noqa: B018 (raises when a row or the state cannot fit)
+        self.refreshes  # noqa: B018 (raises when an iteration cannot fit)
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def shape_text(self) -> str:
+        return " -> ".join(str(d) for d in (self.n_features, *self.hidden, self.K)) + f" (n={self.n})"
+
+    @cached_property
+    def n_layers(self) -> int:
+        return len(self.hidden) + 1
+
+    @cached_property
+    def ins(self) -> tuple[int, ...]:
+        """Inputs of each layer, bias included (column 0 of W1, the last column of the others)."""
+        return (self.n_features + 1, *(h + 1 for h in self.hidden))
+
+    @cached_property
+    def outs(self) -> tuple[int, ...]:
+        return (*self.hidden, self.K)
+
+    @cached_property
+    def ps(self) -> tuple[int, ...]:
+        """Diagonals per layer: the next power of two >= its outputs."""
+        return tuple(next_pow2(o) for o in self.outs)
+
+    @cached_property
+    def windows(self) -> tuple[int, ...]:
+        """T_l: windows of p_l columns a layer's partial sums span (a power of two)."""
+        return tuple(next_pow2(math.ceil((i + p - 1) / p)) for i, p in zip(self.ins, self.ps))
+
+    @cached_property
+    def period(self) -> int:
+        """Slots after which the packed state repeats (a bootstrap works on that period)."""
+        if self.refresh == "bootstrap" and self.bootstrap_slots:
+            return int(self.bootstrap_slots)
+        return self.slots
+
+    @cached_property
+    def _layout(self) -> tuple[int, dict[tuple[int, int], tuple[int, int]]]:
+        """(w, placement): the narrowest row width that holds every layer's windows and whose
+        period rows hold every diagonal strip."""
+        need = max(t * p for t, p in zip(self.windows, self.ps))
+        if need > self.slots:
+            worst = max(range(self.n_layers), key=lambda l: self.windows[l] * self.ps[l])
+            raise ValueError(
+                f"the network {self.shape_text}: layer {worst + 1} ({self.ins[worst]} inputs, "
+                f"{self.outs[worst]} outputs) needs rows of {need} columns, but a ciphertext has "
+                f"{self.slots} slots; use a larger ring_dim or smaller hidden sizes")
+        w = need
+        while w <= self.period:
+            placement = self._place(w)
+            if placement is not None:
+                return w, placement
+            w *= 2
+        values = sum(p * i for p, i in zip(self.ps, self.ins))
+        raise ValueError(
+            f"the weight state of the network {self.shape_text} ({values} diagonal values in strips "
+            f"of {', '.join(map(str, self.ins))}) does not fit one ciphertext period of {self.period} "
+            f"slots in rows of >= {need} columns; use a larger ring_dim"
+            + (" or bootstrap_slots" if self.period < self.slots else "") + " or smaller hidden sizes")
+
+    def _place(self, w: int) -> dict[tuple[int, int], tuple[int, int]] | None:
+        """(layer, diagonal) -> (row, column offset) in the first ``period // w`` rows, or None
+        when the strips do not fit: bands first (few distinct offsets, hence few rotations and
+        keys), else first-fit."""
+        return self._place_bands(w) or self._place_first_fit(w)
+
+    def _order(self) -> list[tuple[int, int]]:
+        """The strips, widest layer first."""
+        return [(l, s) for l in sorted(range(self.n_layers), key=lambda l: -self.ins[l])
+                for s in range(self.ps[l])]
+
+    def _place_bands(self, w: int) -> dict[tuple[int, int], tuple[int, int]] | None:
+        """Each layer's strips side by side in bands: the rows that are least filled, all filled
+        alike, take the next strips at one shared column offset."""
+        cursor = [0] * (self.period // w)
+        out = {}
+        for l in sorted(range(self.n_layers), key=lambda l: -self.ins[l]):
+            s = 0
+            while s < self.ps[l]:
+                free = [r for r, c in enumerate(cursor) if c + self.ins[l] <= w]
+                if not free:
+                    return None
+                lowest = min(cursor[r] for r in free)
+                for r in [r for r in free if cursor[r] == lowest][:self.ps[l] - s]:
+                    out[(l, s)] = (r, lowest)
+                    cursor[r] += self.ins[l]
+                    s += 1
+        return out
+
+    def _place_first_fit(self, w: int) -> dict[tuple[int, int], tuple[int, int]] | None:
+        """First-fit decreasing: each strip in the first row with room."""
+        cursor = [0] * (self.period // w)
+        out = {}
+        for l, s in self._order():
+            r = next((r for r, c in enumerate(cursor) if c + self.ins[l] <= w), None)
+            if r is None:
+                return None
+            out[(l, s)] = (r, cursor[r])
+            cursor[r] += self.ins[l]
+        return out
+
+    @cached_property
+    def width(self) -> int:
+        return self._layout[0]
+
+    @cached_property
+    def placement(self) -> dict[tuple[int, int], tuple[int, int]]:
+        """(layer, diagonal) -> (row, column offset) of its strip in the packed state."""
+        return self._layout[1]
+
+    @cached_property
+    def rows(self) -> int:
+        return self.slots // self.width
+
+    @cached_property
+    def period_rows(self) -> int:
+        return self.period // self.width
+
+    @cached_property
+    def n_data_cts(self) -> int:
+        return math.ceil(self.n / self.rows)
+
+    @cached_property
+    def offsets(self) -> tuple[int, ...]:
+        """The distinct column offsets of the strips (0 first): one rotation each to pack/expand."""
+        return tuple(sorted({o for _, o in self.placement.values()}))
+
+    def valid_rows(self, b: int) -> int:
+        """Samples in data ciphertext b."""
+        return min(self.rows, self.n - b * self.rows)
+
+    # ------------------------------------------------------------------ schedule
+    @cached_property
+    def LEVELS_PER_ITERATION(self) -> int:  # noqa: N802 (a constant of the shape, as mlr's)
+        """3 per layer forward, 2 per hidden layer backward (D W, * sigma'), 1 for G_1."""
+        return 5 * self.n_layers - 1
+
+    def fold_steps(self, l: int) -> list[int]:
+        """Left rotations summing layer l's windows into columns 0..p-1."""
+        return [self.ps[l] << k for k in range(_log2(self.windows[l]))]
+
+    def spread_steps(self, l: int) -> list[int]:
+        """Right rotations replicating D_l (columns 0..p-1) over the T windows."""
+        return [-(self.ps[l] << k) for k in range(_log2(self.windows[l]))]
+
+    @cached_property
+    def rowsum_steps(self) -> list[int]:
+        """Whole-row rotations summing all rows (cyclic: R * w = slots)."""
+        return [self.width << k for k in range(_log2(self.rows))]
+
+    @cached_property
+    def replicate_steps(self) -> list[int]:
+        """Whole-row rotations copying a row of every period over the period's rows."""
+        return [self.width << k for k in range(_log2(self.period_rows))]
+
+    def normalize(self, step: int) -> int:
+        s = int(step) % self.slots
+        return s - self.slots if s > self.slots // 2 else s
+
+    @cached_property
+    def rotation_steps(self) -> list[int]:
+        """Every rotation step the server uses: the client makes exactly these keys."""
+        steps: set[int] = set(self.rowsum_steps) | set(self.replicate_steps)
+        if max(self.ps) > 1:
+            steps |= {1, -1}  # Horner's right shift, the backward's left shift
+        for l in range(self.n_layers):
+            steps |= set(self.fold_steps(l)) | set(self.spread_steps(l))
+        steps |= {o for o in self.offsets} | {-o for o in self.offsets}
+        return sorted({self.normalize(s) for s in steps} - {0})
+
+    @cached_property
+    def depth(self) -> int:
+        """Total multiplicative depth of the keys.
+
+        A cycle of k iterations from weights at level r needs r + 14k + 1 levels: 14 per
+        iteration, then one to pack the state C (for the client, for a refresh, or before a
+        bootstrap, which also needs one spare level). Without refresh r = 1 (C0 expanded),
+        k = T; client refresh: r = 1, the most iterations per round trip the parameters hold;
+        bootstrap: r = bootstrap_depth + 1.
+        """
+        lpi = self.LEVELS_PER_ITERATION
+        if self.refresh == "none":
+            return 2 + lpi * self.iterations
+        k = self.refresh_every
+        if self.refresh == "client":
+            k = min(self.iterations, k or (self.max_depth - 2) // lpi)
+            if k < 1:
+                raise ValueError(
+                    f"one iteration of the network {self.shape_text} needs depth {2 + lpi} between "
+                    f"client refreshes, the parameters hold {self.max_depth}; use a larger ring_dim or "
+                    f"a larger modulus budget")
+            return 2 + lpi * k
+        if self.bootstrap_depth + 3 + lpi > self.max_depth:
+            raise ValueError(
+                f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of {self.max_depth} levels; "
+                f"one iteration of the network {self.shape_text} between bootstraps needs {3 + lpi} "
+                f"(expand, {lpi}, pack, one spare for the bootstrap); use a larger ring_dim, a larger "
+                f"modulus budget or refresh: client")
+        if k:
+            return self.bootstrap_depth + 3 + lpi * k
+        return min(self.max_depth, max(self.bootstrap_depth + 3 + lpi, 2 + lpi * self.iterations))
+
+    @cached_property
+    def restart_level(self) -> int:
+        """Level of the expanded weights after a refresh (fresh or bootstrapped C, then expanded)."""
+        return (self.bootstrap_depth if self.refresh == "bootstrap" else 0) + 1
+
+    @cached_property
+    def refreshes(self) -> tuple[int, ...]:
+        """Iterations after which the state is refreshed (never after the last one)."""
+        lpi = self.LEVELS_PER_ITERATION
+        pack_limit = self.depth - (self.refresh == "bootstrap")
+        out, level = [], 1  # the weights expanded from the upload
+        for t in range(1, self.iterations + 1):
+            level += lpi
+            limit = self.depth if t == self.iterations else pack_limit
+            if level + 1 > limit:
+                raise ValueError(f"iteration {t} of the network {self.shape_text} needs level "
+                                 f"{level + 1}, the keys hold {limit}; use refresh: client or bootstrap")
+            following = self.depth if t + 1 == self.iterations else pack_limit
+            if t < self.iterations and level + lpi + 1 > following:
+                out.append(t)
+                level = self.restart_level
+        return tuple(out)
+
+    def layout(self) -> dict[str, int]:
+        """The public shape of the packing, for the report."""
+        return {"columns": self.width, "rows_per_ct": self.rows, "data_cts": self.n_data_cts,
+                "state_rows": 1 + max(r for r, _ in self.placement.values()),
+                "diagonals": sum(self.ps)}
+
+    def upload_cts(self) -> dict[str, int]:
+        """Ciphertexts of each part of the upload."""
+        return {"X": self.n_data_cts, "Y": self.n_data_cts, "W0": 1}
+
+    def expected_ops_per_iteration(self, refreshed: bool = False) -> dict[str, int]:
+        """Operation counts of one iteration (step, then the pack for the client's download or
+        the refresh; ``refreshed``: with the refresh's bootstrap and re-expansion), from the
+        schedule alone."""
+        B, L, R = self.n_data_cts, self.n_layers, self.rows
+        P = sum(self.ps)
+        hidden_ps = sum(self.ps[1:])
+        folds = sum(_log2(t) for t in self.windows)
+        moved = len([o for o in self.offsets if o])
+        ct = B * (P + 2 * L) + B * (P + hidden_ps + (L - 1))
+        pt = B * (2 * L + (L - 1)) + P
+        rot = 2 * B * (P - L + folds) + P * _log2(R) + moved
+        out = {"ct_mult": ct, "pt_mult": pt, "scalar_mult": B * L, "rotation": rot,
+               "bootstrap": int(refreshed and self.refresh == "bootstrap")}
+        if refreshed:
+            out["pt_mult"] += P
+            out["rotation"] += moved + P * _log2(self.period_rows)
+        return out
+
+    def expected_setup_ops(self) -> dict[str, int]:
+        """The server's set-up: Y / n and C0 expanded."""
+        P = sum(self.ps)
+        moved = len([o for o in self.offsets if o])
+        return {"scalar_mult": self.n_data_cts, "pt_mult": P,
+                "rotation": moved + P * _log2(self.period_rows)}
+
+    # ------------------------------------------------------------------ masks
+    def _grid(self) -> np.ndarray:
+        return np.zeros((self.rows, self.width))
+
+    def act_mask(self, l: int, valid: int, value: float = 1.0) -> np.ndarray:
+        """``value`` in columns 0..out_l-1 of the first ``valid`` rows."""
+        g = self._grid()
+        g[:valid, :self.outs[l]] = value
+        return g.ravel()
+
+    def bias_mask(self, l: int, valid: int) -> np.ndarray:
+        """1 in column out_l (the bias input of layer l + 1) of the first ``valid`` rows."""
+        g = self._grid()
+        g[:valid, self.outs[l]] = 1.0
+        return g.ravel()
+
+    def strip_mask(self, l: int, row: int, value: float = 1.0) -> np.ndarray:
+        """``value`` in columns 0..in_l-1 of row ``row`` of every period."""
+        g = np.zeros((self.rows // self.period_rows, self.period_rows, self.width))
+        g[:, row, :self.ins[l]] = value
+        return g.ravel()
+
+
+# ---------------------------------------------------------------------- client packing
+def diagonal(W: np.ndarray, s: int, p: int) -> np.ndarray:
+    """Diagonal s of W (out x in): column c holds W[(c + s) mod p, c], 0 where that row >= out."""
+    out, n_in = W.shape
+    rows = (np.arange(n_in) + s) % p
+    d = np.zeros(n_in)
+    ok = rows < out
+    d[ok] = W[rows[ok], np.arange(n_in)[ok]]
+    return d
+
+
+def undiagonal(diags: list[np.ndarray], out: int) -> np.ndarray:
+    """The out x in matrix of its p diagonals (inverse of :func:`diagonal`)."""
+    p, n_in = len(diags), diags[0].shape[0]
+    W = np.zeros((out, n_in))
+    cols = np.arange(n_in)
+    for s, d in enumerate(diags):
+        rows = (cols + s) % p
+        ok = rows < out
+        W[rows[ok], cols[ok]] = d[ok]
+    return W
+
+
+def pack_rows(plan: Plan, M: np.ndarray) -> list[np.ndarray]:
+    """Rows of M (n x <= w) into B slot vectors, row r of vector b = row b*R + r."""
+    out = []
+    for b in range(plan.n_data_cts):
+        grid = np.zeros((plan.rows, plan.width))
+        chunk = M[b * plan.rows:(b + 1) * plan.rows]
+        grid[:chunk.shape[0], :chunk.shape[1]] = chunk
+        out.append(grid.ravel())
+    return out
+
+
+def pack_state(plan: Plan, Ws: list[np.ndarray], scale: float = 1.0) -> np.ndarray:
+    """The diagonals of W_1..W_L in their strips of every period, times ``scale``."""
+    grid = np.zeros((plan.rows // plan.period_rows, plan.period_rows, plan.width))
+    for (l, s), (r, o) in plan.placement.items():
+        grid[:, r, o:o + plan.ins[l]] = diagonal(Ws[l], s, plan.ps[l]) * scale
+    return grid.ravel()
+
+
+def unpack_state(plan: Plan, vec: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:
+    """W_1..W_L from the first period of a packed state, divided by ``scale``."""
+    grid = np.asarray(vec)[:plan.period].reshape(plan.period_rows, plan.width) / scale
+    Ws = []
+    for l in range(plan.n_layers):
+        diags = []
+        for s in range(plan.ps[l]):
+            r, o = plan.placement[(l, s)]
+            diags.append(grid[r, o:o + plan.ins[l]])
+        Ws.append(undiagonal(diags, plan.outs[l]))
+    return Ws

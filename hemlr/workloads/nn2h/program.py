@@ -1,0 +1,226 @@
+"""The network's client and server programs over the common HE interface (plan.py: the packing).
+
+Written once against :class:`backends.base.CKKSBackend`. The client standardises X with the
+training rows' statistics, keeps (mu, s) for scoring, initialises the weights from the seed and
+uploads Z0 = [1, x'], Y and the packed initial state C0; the server expands C0 into the
+row-replicated diagonals once and then updates them in place, iteration after iteration; the
+weights travel back packed in one ciphertext (the same C a refresh sends or bootstraps).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from backends.base import Ciphertext, CKKSBackend
+from hemlr.workloads.base import Upload
+from hemlr.workloads.mlr.plan import design_matrix
+from hemlr.workloads.mlr.reference import SIG3_A, SIG3_B
+
+from . import plan as packing
+from .plan import Plan
+from .reference import NNParams, init_weights, standardize, standardizer
+
+#: the upload's parts, in the order the client sends them
+UPLOAD_NAMES = ("X", "Y", "W0")
+
+
+@dataclass(frozen=True)
+class NNWeights:
+    """What the client decrypts: the weight matrices and the standardisation that scores need."""
+
+    Ws: tuple[np.ndarray, ...]
+    mu: np.ndarray
+    s: np.ndarray
+
+
+class Client:
+    """Data owner: keys, standardisation, packing, encryption, decryption."""
+
+    def __init__(self, backend: CKKSBackend, plan: Plan, params: NNParams = NNParams()) -> None:
+        self.he = backend
+        self.plan = plan
+        self.params = params
+        self.mu: np.ndarray | None = None
+        self.s: np.ndarray | None = None
+
+    def keygen(self) -> bytes:
+        """Keys for exactly the plan's depth and rotation steps; returns the public bytes."""
+        self.he.keygen(self.plan.depth, self.plan.rotation_steps,
+                       bootstrap=self.plan.refresh == "bootstrap")
+        return self.he.public_bytes()
+
+    def encrypt_upload(self, X: np.ndarray, y: np.ndarray) -> Upload:
+        plan = self.plan
+        self.mu, self.s = standardizer(np.asarray(X, dtype=np.float64))
+        Z0 = design_matrix(standardize(X, self.mu, self.s))
+        Y = np.eye(plan.K)[y]
+        Ws = init_weights(plan.n_features, plan.K, plan.hidden, self.params.seed)
+        vectors = {"X": packing.pack_rows(plan, Z0), "Y": packing.pack_rows(plan, Y),
+                   "W0": [packing.pack_state(plan, Ws)]}
+        up = Upload()
+        for name in UPLOAD_NAMES:
+            up.cts[name] = [self.he.serialize(self.he.encrypt(v)) for v in vectors[name]]
+        return up
+
+    def _weights(self, Ws: Sequence[np.ndarray]) -> NNWeights:
+        return NNWeights(tuple(Ws), self.mu, self.s)
+
+    def decrypt_weights(self, blobs: list[bytes], level: int) -> NNWeights:
+        """The packed state C -> the weights (with the standardisation)."""
+        vec = self.he.decrypt(self.he.deserialize(blobs[0], level))
+        return self._weights(packing.unpack_state(self.plan, vec))
+
+    def decrypt_state(self, blob: bytes, level: int, scale: float) -> tuple[NNWeights, list[np.ndarray]]:
+        """A packed state -> (the weights, the state [W_1, .., W_L] to re-encrypt)."""
+        Ws = packing.unpack_state(self.plan, self.he.decrypt(self.he.deserialize(blob, level)), scale)
+        return self._weights(Ws), Ws
+
+    def encrypt_state(self, state: list[np.ndarray], scale: float) -> bytes:
+        """[W_1, .., W_L] packed and freshly encrypted: the client's refresh."""
+        return self.he.serialize(self.he.encrypt(packing.pack_state(self.plan, state, scale)))
+
+
+class Server:
+    """Runs the iterations on ciphertexts deserialized from the client's bytes."""
+
+    def __init__(self, he: CKKSBackend, plan: Plan, upload: Upload, params: NNParams = NNParams()) -> None:
+        self.he = he
+        self.plan = plan
+        self.params = params
+        cts = {k: [he.deserialize(b, 0) for b in v] for k, v in upload.cts.items()}
+        self.X = cts["X"]
+        # D_L = (P - Y) / n: Y / n once (off the critical path, which starts at the weights)
+        self.Yn = [he.mul_scalar(y, 1.0 / plan.n) for y in cts["Y"]]
+        self._masks: dict[tuple, np.ndarray] = {}
+        self.Wd = self._expand(cts["W0"][0], 1.0)
+        self.t = 0
+
+    # ------------------------------------------------------------------ helpers
+    def _mask(self, kind: str, *key) -> np.ndarray:
+        k = (kind, *key)
+        if k not in self._masks:
+            plan = self.plan
+            if kind == "act":
+                l, valid, value = key
+                self._masks[k] = plan.act_mask(l, valid, value)
+            elif kind == "const":  # the cubic's 0.5 (scaled), and the bias column of hidden layers
+                l, valid, c = key
+                m = plan.act_mask(l, valid, 0.5 * c)
+                self._masks[k] = m if l == plan.n_layers - 1 else m + plan.bias_mask(l, valid)
+            else:
+                l, row, value = key
+                self._masks[k] = plan.strip_mask(l, row, value)
+        return self._masks[k]
+
+    def _tree(self, ct: Ciphertext, steps: Sequence[int]) -> Ciphertext:
+        for s in steps:
+            ct = self.he.add(ct, self.he.rotate(ct, s))
+        return ct
+
+    # ------------------------------------------------------------------ state
+    def _expand(self, C: Ciphertext, scale: float) -> list[list[Ciphertext]]:
+        """Wd[l][s], replicated over every row at columns 0..in_l-1, from a packed state
+        divided by ``scale`` (one level)."""
+        he, plan = self.he, self.plan
+        moved = {o: he.rotate(C, o) for o in plan.offsets}
+
+        def one(ls: tuple[int, int]) -> Ciphertext:
+            l, s = ls
+            r, o = plan.placement[ls]
+            strip = he.mul_plain(moved[o], self._mask("strip", l, r, 1.0 / scale))
+            return self._tree(strip, plan.replicate_steps)
+
+        keys = [(l, s) for l in range(plan.n_layers) for s in range(plan.ps[l])]
+        flat = iter(he.parallel_map(one, keys))
+        return [[next(flat) for _ in range(plan.ps[l])] for l in range(plan.n_layers)]
+
+    def pack_state(self, scale: float) -> Ciphertext:
+        """Every diagonal in its strip of every period, times ``scale``, in one level."""
+        he, plan = self.he, self.plan
+        by_offset: dict[int, list[Ciphertext]] = {}
+        for (l, s), (r, o) in plan.placement.items():
+            by_offset.setdefault(o, []).append(he.mul_plain(self.Wd[l][s], self._mask("strip", l, r, scale)))
+        return he.add_many([he.rotate(he.add_many(parts), -o) for o, parts in sorted(by_offset.items())])
+
+    def load_state(self, packed: Ciphertext, scale: float) -> None:
+        """Continue from a refreshed packed state, divided by ``scale`` (one level)."""
+        self.Wd = self._expand(packed, scale)
+
+    def finish_weights(self) -> None:
+        """Nothing left: the update is applied in step()."""
+
+    def export_weights(self) -> tuple[list[bytes], int]:
+        """The weights packed into one ciphertext (a copy: the diagonals stay), and its level."""
+        C = self.pack_state(1.0)
+        return [self.he.serialize(C)], C.level
+
+    # ------------------------------------------------------------------ iteration
+    def _linear(self, l: int, A: Ciphertext) -> Ciphertext:
+        """Z = A W_l^T of one data ciphertext, Z[:, o] in column o < p_l (one level)."""
+        he, Wd = self.he, self.Wd[l]
+        U = he.mul(A, Wd[-1])
+        for s in range(len(Wd) - 2, -1, -1):
+            U = he.add(he.mul(A, Wd[s]), he.rotate(U, -1))
+        return self._tree(U, self.plan.fold_steps(l))
+
+    def _activation(self, l: int, b: int, Z: Ciphertext) -> tuple[Ciphertext, Ciphertext | None]:
+        """(A_l, sigma'(Z_l)) of a hidden layer, ((P - Y) / n, None) of the output layer, with
+        the masks of the valid rows and columns folded into the coefficients (two levels)."""
+        he, plan = self.he, self.plan
+        last = l == plan.n_layers - 1
+        valid = plan.valid_rows(b)
+        c = 1.0 / plan.n if last else 1.0
+        z2 = he.mul(Z, Z)
+        cube = he.mul(z2, he.mul_plain(Z, self._mask("act", l, valid, SIG3_B * c)))
+        lin = he.mul_plain(Z, self._mask("act", l, valid, SIG3_A * c))
+        act = he.add_plain(he.add(cube, lin), self._mask("const", l, valid, c))
+        if last:
+            return he.sub(act, self.Yn[b]), None
+        slope = he.add_plain(he.mul_plain(z2, self._mask("act", l, valid, 3 * SIG3_B)),
+                             self._mask("act", l, valid, SIG3_A))
+        return act, slope
+
+    def step(self) -> None:
+        """One iteration: forward, backward, and W_l <- W_l - eta_l g_t G_l on the diagonals."""
+        he, plan, params = self.he, self.plan, self.params
+        self.t += 1
+        gain = params.gain(self.t)
+        B, L = plan.n_data_cts, plan.n_layers
+        # forward: inputs[l] = A_{l-1} (A_0 = Z0), slopes[l] = sigma'(Z_l) of hidden layers
+        inputs: list[list[Ciphertext]] = [self.X]
+        slopes: list[list[Ciphertext]] = []
+        for l in range(L):
+            Zs = he.parallel_map(lambda b, l=l: self._linear(l, inputs[l][b]), range(B))
+            outs = [self._activation(l, b, Z) for b, Z in enumerate(Zs)]
+            inputs.append([a for a, _ in outs])
+            slopes.append([s for _, s in outs])
+        D = inputs.pop()  # the output layer's "activation" is D_L = (P - Y) / n
+        # backward: D = D_l, from the output layer down
+        for l in range(L - 1, -1, -1):
+            p = plan.ps[l]
+            shifted = []  # shifted[b][s]: column c holds D[:, (c + s) mod p]
+            for d in D:
+                x = self._tree(d, plan.spread_steps(l))
+                chain = [x]
+                for _ in range(p - 1):
+                    x = he.rotate(x, 1)
+                    chain.append(x)
+                shifted.append(chain)
+            scaled = [he.mul_scalar(a, -params.rates[l] * gain) for a in inputs[l]]
+            Wd = self.Wd[l]
+            if l:
+                slope = slopes[l - 1]
+
+                def backprop(b: int) -> Ciphertext:
+                    E = he.add_many([he.mul(shifted[b][s], Wd[s]) for s in range(p)])
+                    return he.mul(E, slope[b])
+
+                D = he.parallel_map(backprop, range(B))
+
+            def update(s: int) -> Ciphertext:
+                Q = he.add_many([he.mul(shifted[b][s], scaled[b]) for b in range(B)])
+                return he.add(Wd[s], self._tree(Q, plan.rowsum_steps))
+
+            self.Wd[l] = he.parallel_map(update, range(p))
