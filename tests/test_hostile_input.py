@@ -176,7 +176,6 @@ def test_a_client_refresh_job_without_a_round_trip_is_not_called_interactive(tmp
 def test_out_of_range_features_train_only_on_purpose_and_are_flagged(tmp_path: Path):
     """Features on a 0..255 scale were refused even on the exact backend; range_check: warn
     trains them and the report flags the job."""
-    import numpy as np
     from sklearn.datasets import load_digits
 
     from hemlr.dataset import DataError, Dataset

@@ -8,9 +8,7 @@ import pytest
 
 from backends.base import DepthExceeded, MissingRotationKey
 from backends.plaintext import PlaintextBackend
-from hemlr import workloads
 from hemlr.session import EncryptedSession, job_problems
-from hemlr.workload_checks import checks_for
 from hemlr.workloads.mlr.plan import design_matrix
 from hemlr.workloads.nn2h import plan as packing
 from hemlr.workloads.nn2h.plan import Plan
@@ -103,16 +101,10 @@ def test_refresh_equals_reference(refresh, every, backend) -> None:
         assert all(b - a == 1 for a, b in zip(plan.refreshes, plan.refreshes[1:]))
 
 
-def test_generic_checks_pass_on_plaintext() -> None:
-    """hemlr/workload_checks.py on the exact backend (the workload is not registered yet)."""
-    workload = TwoHiddenLayerNN()
-    for check in checks_for(PlaintextBackend):
-        check(workload, lambda: PlaintextBackend(**PlaintextBackend.TEST_PARAMS))
 
-
-def test_openfhe_test_ring_cannot_hold_the_state() -> None:
-    """Why nn2h is not registered: the checks' problem (7 -> 32 -> 16 -> 4) has 852 diagonal weight
-    values, more than the 512 slots of OpenFHE's TEST_PARAMS (ring 1024); the plan says so by name."""
+def test_a_state_beyond_one_period_is_refused_by_name() -> None:
+    """The default network on the checks' problem (7 -> 32 -> 16 -> 4) has 852 diagonal weight
+    values, more than the 512 slots of ring 1024 (hence nn2h's TEST_PARAMS); the plan says so by name."""
     with pytest.raises(ValueError, match=r"7 -> 32 -> 16 -> 4 .*852 diagonal values.*512 slots.*larger ring_dim"):
         Plan(16, 7, 4, (32, 16), 512, 3, refresh="bootstrap", max_depth=64, bootstrap_depth=14,
              bootstrap_slots=512, refresh_every=1)

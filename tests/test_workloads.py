@@ -21,7 +21,8 @@ CASES = [(name, library, check) for name in workloads.names() for library in reg
 
 @pytest.mark.parametrize("name, library, check", CASES, ids=[f"{w}-{lib}-{c.__name__}" for w, lib, c in CASES])
 def test_workload_checks(name: str, library: str, check) -> None:
-    check(workloads.make_workload({"workload": name}), make_factory(library))
+    cls = workloads.workload_class(name)
+    check(workloads.make_workload({"workload": name, **cls.TEST_PARAMS}), make_factory(library))
 
 
 # One weight vector per class, each iteration W <- W + lr * (class means of the features): one

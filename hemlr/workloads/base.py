@@ -117,6 +117,8 @@ class Workload(abc.ABC):
     title: ClassVar[str]
     #: draft-7 JSON schema of its parameters (defaults filled in): the one place they are declared
     PARAMS_SCHEMA: ClassVar[dict] = {"type": "object", "additionalProperties": False, "properties": {}}
+    #: small parameters the workload checks run with (every adapter's tiny test ring must hold them)
+    TEST_PARAMS: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)
