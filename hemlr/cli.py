@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--level", type=_level, default=compare.LEVEL, help="confidence level of the intervals "
                                                                        "(default %(default)s)")
     c.add_argument("--html", metavar="PATH", type=Path, help="also write the comparison as a self-contained page")
+    c.add_argument("--exact", action="store_true",
+                   help="exit 1 when B differs from A in an accuracy or an operation count, or has other jobs "
+                        "or iterations (a baseline check; times are shown, not judged)")
 
     h = commands.add_parser("history", help="the results store across runs, commits and machines",
                             description="The results store (hemlr.history), a partitioned parquet dataset.")
@@ -81,12 +84,18 @@ def _write(p: argparse.ArgumentParser, name: str, path: Path, text: str) -> None
 
 
 def _compare(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    c = compare.compare(_read(p, "A", args.a), _read(p, "B", args.b), args.a, args.b, args.level)
+    a, b = _read(p, "A", args.a), _read(p, "B", args.b)
+    c = compare.compare(a, b, args.a, args.b, args.level)
     found = compare.verdicts(c, args.fail)
     sys.stdout.write(compare.render_text(c, found, gated=bool(args.fail)))
     if args.html:
         _write(p, "--html", args.html, compare.render_html(c, found, args.fail))
-    return 1 if any(v.failed for v in found) else 0
+    differences = compare.exact_differences(a, b) if args.exact else []
+    if args.exact:
+        print(f"Exact check ({', '.join(compare.EXACT)}): "
+              + (f"FAILED, {len(differences)} difference(s)" if differences else "B reproduces A"))
+        print("".join(f"  {line}\n" for line in differences), end="")
+    return 1 if differences or any(v.failed for v in found) else 0
 
 
 def _history(p: argparse.ArgumentParser, args: argparse.Namespace) -> int:

@@ -256,6 +256,33 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, a_label: str = "A", b_label: str =
                       _unmatched(jobs_b, jobs_a, keys, "A"), _provenance(a, b), _load(a, b), level)
 
 
+#: what a run of the same code and data must reproduce to the last digit, whatever the machine:
+#: the exact backend's accuracies and every operation count (times are not among them)
+EXACT = ("train_accuracy", "test_accuracy", "oracle_test_accuracy", "ct_mult", "pt_mult", "scalar_mult", "add",
+         "rotation", "rescale", "bootstrap", "upload_cts", "download_cts", "level_after", "refreshes")
+
+
+def exact_differences(a: pd.DataFrame, b: pd.DataFrame) -> list[str]:
+    """Every row of a matched job where B differs from A in an EXACT column, and every job or
+    iteration only one side has: empty when B reproduces A exactly."""
+    keys = [c for c in MATCH if c in a and c in b]
+    jobs_a, jobs_b = _jobs(a, keys), _jobs(b, keys)
+    out = [f"only in {side}: {job_name(*key[:len(col.JOB)])}"
+           for side, own, other in (("A", jobs_a, jobs_b), ("B", jobs_b, jobs_a)) for key in own if key not in other]
+    for key in (k for k in jobs_a if k in jobs_b):
+        rows = [jobs.set_index([column(jobs, col.REPEAT).fillna(0).astype(int).rename(col.REPEAT), "iteration"])
+                for jobs in (jobs_a[key], jobs_b[key])]
+        steps = rows[0].index.symmetric_difference(rows[1].index)
+        out += [f"{job_name(*key[:len(col.JOB)])}: repeat {r}, iteration {i} only in one run" for r, i in steps]
+        both = rows[0].index.intersection(rows[1].index)
+        for name in (c for c in EXACT if c in rows[0] and c in rows[1]):
+            x, y = rows[0].loc[both, name], rows[1].loc[both, name]
+            for (r, i), u, v in zip(both, x, y):
+                if canonical(u) != canonical(v):
+                    out.append(f"{job_name(*key[:len(col.JOB)])}: repeat {r}, iteration {i}: {name} {u} in A, {v} in B")
+    return out
+
+
 # ----------------------------------------------------------------------------------- tables
 
 

@@ -246,3 +246,23 @@ def test_the_modules_read_tables_only():
         assert forbidden(module) == []
         assert [m for m in imports(module) if m.split(".")[0] not in sys.stdlib_module_names
                 and not under(m, allowed) and m != "hemlr"] == []
+
+
+def test_the_exact_check_fails_on_any_change_of_an_accuracy_or_a_count(tables, capsys: pytest.CaptureFixture):
+    """The CI's baseline check (.ci/regression-check): times may differ, counts and accuracies not."""
+    a = tables("a", {TENSEAL: [10.0, 11.0]})
+    same = run("b", {TENSEAL: [30.0, 31.0]})  # three times slower, otherwise the same
+    same.to_parquet(Path(a).with_name("same.parquet"), index=False)
+    assert main(["compare", a, str(Path(a).with_name("same.parquet")), "--exact"]) == 0
+    assert "B reproduces A" in capsys.readouterr().out
+    changed = same.copy()
+    changed.loc[1, "rotation"] += 1
+    changed.to_parquet(Path(a).with_name("changed.parquet"), index=False)
+    assert main(["compare", a, str(Path(a).with_name("changed.parquet")), "--exact"]) == 1
+    out = capsys.readouterr().out
+    assert "Exact check" in out and "FAILED, 1 difference(s)" in out
+    assert "mlr / tenseal-n32768 on digits: repeat 0, iteration 2: rotation 40 in A, 41 in B" in out
+    fewer = same[same["iteration"] == 1]
+    fewer.to_parquet(Path(a).with_name("fewer.parquet"), index=False)
+    assert main(["compare", a, str(Path(a).with_name("fewer.parquet")), "--exact"]) == 1
+    assert "repeat 0, iteration 2 only in one run" in capsys.readouterr().out

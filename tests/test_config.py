@@ -78,7 +78,8 @@ def test_the_schema_leaves_datasets_and_backends_to_their_owners():
 def test_unknown_top_level_key_lists_allowed_keys():
     msg = invalid(lambda c: c.update(iteration=3))
     assert "iteration: unknown key" in msg
-    assert ("allowed keys at <top level>: run, iterations, repeats, tolerance, cost_model, features_dir, include_datasets, "
+    assert ("allowed keys at <top level>: run, iterations, repeats, tolerance, cost_model, features_dir, history_dir, "
+            "include_datasets, "
             "datasets, workloads, backends, experiments, grid_members") in msg
 
 
