@@ -52,6 +52,9 @@ LOAD = {"cpu_busy_pct_before": "CPU busy before a training (%)", "load1_before":
 #: the quantities of a training (columns of :func:`trainings`)
 SERVER = "server time / iteration, all server work (s)"
 ACCURACY = "test accuracy (final)"
+#: server time over the cost model's prediction on the same machine's cost table: what compares
+#: machines and commits better than raw seconds (rows of runs with cost_model: true)
+NORMALISED = "server time / predicted (machine-normalised)"
 #: max |W - W_oracle| / max |W_oracle| (column rel_w_diff_oracle) at the training's worst iteration
 ERROR = "relative weight error (worst iteration)"
 
@@ -135,6 +138,8 @@ def trainings(job: pd.DataFrame) -> pd.DataFrame:
     values = {SERVER: _server(rows)}
     phases = [*pricing.SERVER_PHASES, *(p for p in col.PHASES if p not in pricing.SERVER_PHASES)]
     values |= {phase_label(p): rows[col.wall(p)].fillna(0.0) for p in phases if col.wall(p) in rows}
+    if pricing.PREDICTED in rows:
+        values[NORMALISED] = values[SERVER] / rows[pricing.PREDICTED]
     frame = pd.DataFrame({**values, ACCURACY: column(rows, "test_accuracy"),
                           ERROR: column(rows, "rel_w_diff_oracle")}, index=rows.index)
     by = frame.groupby([column(rows, "run").fillna(""), column(rows, col.REPEAT).fillna(0)], sort=False)

@@ -266,3 +266,15 @@ def test_the_exact_check_fails_on_any_change_of_an_accuracy_or_a_count(tables, c
     fewer.to_parquet(Path(a).with_name("fewer.parquet"), index=False)
     assert main(["compare", a, str(Path(a).with_name("fewer.parquet")), "--exact"]) == 1
     assert "repeat 0, iteration 2 only in one run" in capsys.readouterr().out
+
+
+def test_server_time_is_also_compared_normalised_by_each_machines_cost_table(tables, capsys: pytest.CaptureFixture):
+    """B's machine is twice as slow in raw seconds and its cost table says so: normalised, no change."""
+    from hemlr.pricing import PREDICTED
+
+    a = run("a", {TENSEAL: [10.0, 10.5, 9.5]}).assign(**{PREDICTED: 10.0})
+    b = run("b", {TENSEAL: [20.0, 21.0, 19.0]}).assign(**{PREDICTED: 20.0})
+    c = compare(a, b)
+    assert list(c.matched[0].a["server time / predicted (machine-normalised)"]) == pytest.approx([1.0, 1.05, 0.95])
+    rows = {r[0]: r for r in job_rows(c.matched[0], 0.95)}
+    assert rows["server time / predicted (machine-normalised)"][3] == "x1"

@@ -163,9 +163,9 @@ def test_repeats_get_their_statistics_table(tmp_path: Path):
     html = render_html(pd.concat([once, five], ignore_index=True))
     page = _Page(html)
     assert html.count("<h3>Repeats</h3>") == 1 and "none is set apart as warm-up" in html
-    assert ["job", "quantity", "n", "median", "min", "max", "IQR"] in page.headers
+    assert ["job", "quantity", "n", "median", "min", "max", "IQR", "median 95% interval (coverage)"] in page.headers
     assert ("<tr><th>tenseal-x5</th><td>keygen: wall s</td><td>5</td><td>3</td><td>1</td><td>100</td>"
-            "<td>2</td></tr>") in html
+            "<td>2</td><td>1 - 100 (93.8%, the range)</td></tr>") in html
 
 
 def test_scaling_plots_and_the_cost_model_get_sections_of_their_own(tmp_path: Path):

@@ -253,7 +253,9 @@ def test_summary_gives_per_phase_statistics_over_every_repeat(tmp_path: Path):
     table = repeats_table(df)
     assert list(table.index) == ["tenseal-n32768"] * len(table)  # the job trained once has none
     rows = table.set_index("quantity")
-    assert rows.loc["keygen: wall s"].to_dict() == {"n": "5", "median": "3", "min": "1", "max": "100", "IQR": "2"}
+    assert rows.loc["keygen: wall s"].to_dict() == {"n": "5", "median": "3", "min": "1", "max": "100", "IQR": "2",
+                                                    # 5 repeats: no interval reaches 95%, the range has 1 - 2^-4
+                                                    "median 95% interval (coverage)": "1 - 100 (93.8%, the range)"}
     assert rows.loc["max abs(W - oracle W) / max abs(oracle W)", "max"] == "2e-05"  # worst iteration
     assert rows.loc["iteration: wall s", "n"] == "5" and "refresh: wall s" not in rows.index  # never timed
     write_summary(df, tmp_path / "s.md")
@@ -262,7 +264,8 @@ def test_summary_gives_per_phase_statistics_over_every_repeat(tmp_path: Path):
     assert "`plaintext` on `digits` (2 iterations)" in text
     repeats = text.split("### Repeats")[1]
     assert "none is set apart as warm-up" in repeats
-    assert cells(repeats, "keygen: wall s") == ["tenseal-n32768", "keygen: wall s", "5", "3", "1", "100", "2"]
+    assert cells(repeats, "keygen: wall s") == ["tenseal-n32768", "keygen: wall s", "5", "3", "1", "100", "2",
+                                                "1 - 100 (93.8%, the range)"]
     # The side-by-side table shows the first repeat: its key generation, not the sum of five.
     side = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
             for line in text.split("### Repeats")[0].splitlines() if line.startswith("|")}

@@ -17,7 +17,7 @@ REPORT = sorted((REPO / "hemlr" / "report").glob("*.py"))
 FORBIDDEN = ("backends", "hemlr.workloads", "hemlr.session", "hemlr.experiment", "hemlr.config", "hemlr.grids",
              "hemlr.sources", "hemlr.microbenchmark", "hemlr.costmodel")
 #: what a module of hemlr/report/ may import besides the standard library (with everything below each)
-ALLOWED = ("numpy", "pandas", "matplotlib", "jinja2", "hemlr.columns", "hemlr.pricing", "hemlr.report")
+ALLOWED = ("numpy", "pandas", "matplotlib", "jinja2", "hemlr.columns", "hemlr.pricing", "hemlr.stats", "hemlr.report")
 
 
 def source(module: str) -> Path | None:

@@ -7,6 +7,6 @@ vocabulary of jobs and numbers (:mod:`.jobs`), with warnings (:mod:`.flags`), se
 (:mod:`.sections`) that :mod:`.markdown` writes as summary.md and :mod:`.html` as report.html.
 
 It imports nothing from the backends or the training code: only the standard library, numpy,
-pandas, matplotlib, jinja2, hemlr.columns and hemlr.pricing
+pandas, matplotlib, jinja2, hemlr.columns, hemlr.pricing and hemlr.stats
 (tests/test_report_boundary.py checks it).
 """

@@ -84,7 +84,10 @@ REPEATS_NOTE = ("Jobs trained more than once (`repeats`): each repeat is a whole
                 "included: none is set apart as warm-up (the side-by-side table shows the first repeat, to "
                 "compare). The server time's sample is its time per iteration in one repeat; a phase's is "
                 "its wall seconds in one repeat, summed over the repeat's iterations; the weight error's is "
-                "the repeat's worst iteration. IQR: 75th minus 25th percentile (linear interpolation).")
+                "the repeat's worst iteration. IQR: 75th minus 25th percentile (linear interpolation). The "
+                "median's interval is distribution-free (order statistics, hemlr.stats): its coverage is "
+                "exact for the n at hand; below 6 repeats no interval reaches 95% and the whole range is "
+                "given with its own coverage, 1 - 2^(1 - n).")
 
 COST_MODEL_NOTE = (
     "Server time per iteration: all of the server's work in the iteration (the wall seconds of its iteration, "

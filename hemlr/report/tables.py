@@ -15,6 +15,7 @@ import pandas as pd
 
 from hemlr import columns as col
 from hemlr import pricing
+from hemlr.stats import LEVEL, median_interval
 
 from .jobs import (Pathish, column, job_label, job_name, jobs, named_jobs, num, per_iteration, phases_in,
                    repeat_count, server_cpu, server_time, several_workloads, simulated, size, suffixes, total)
@@ -209,6 +210,17 @@ def sample_statistics(samples: pd.Series) -> dict[str, float]:
     return {"n": d["count"], "median": d["50%"], "min": d["min"], "max": d["max"], "IQR": d["75%"] - d["25%"]}
 
 
+#: the repeats table's column of the median's distribution-free interval
+MEDIAN_CI = f"median {LEVEL:.0%} interval (coverage)"
+
+
+def median_ci(samples: pd.Series, fmt: str) -> str:
+    """The median's order-statistics interval with the coverage it has for this n (a reader can
+    quote it: below 6 repeats no interval reaches 95%, and the range's own coverage is shown)."""
+    iv = median_interval(samples)
+    return f"{num(iv.low, fmt)} - {num(iv.high, fmt)} ({iv.coverage:.1%}{'' if iv.reached else ', the range'})"
+
+
 def repeat_samples(job: pd.DataFrame) -> list[tuple[str, str, pd.Series]]:
     """One value per repeat of ``job`` (all its rows), as (quantity, number format, values):
     the server time per iteration (jobs.server_time), each phase's wall seconds summed over
@@ -228,10 +240,12 @@ def repeats_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per job of one dataset that trained more than once, per quantity of repeat_samples: n,
     median, min, max and IQR over its repeats; empty when no job repeated."""
     records = [{"job": job_label(name, job), "quantity": quantity,
-                **{k: num(v, ".0f" if k == "n" else fmt) for k, v in sample_statistics(values).items()}}
+                **{k: num(v, ".0f" if k == "n" else fmt) for k, v in sample_statistics(values).items()},
+                MEDIAN_CI: median_ci(values, fmt)}
                for name, job in named_jobs(rows, every_repeat=True) if repeat_count(job) > 1
                for quantity, fmt, values in repeat_samples(job)]
-    return pd.DataFrame(records, columns=["job", "quantity", "n", "median", "min", "max", "IQR"]).set_index("job")
+    columns = ["job", "quantity", "n", "median", "min", "max", "IQR", MEDIAN_CI]
+    return pd.DataFrame(records, columns=columns).set_index("job")
 
 
 # ------------------------------------------------------------------------------------- grids
