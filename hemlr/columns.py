@@ -25,6 +25,9 @@ REFRESH: tuple[str, ...] = ("none", "client", "bootstrap")
 
 #: the job a row belongs to
 JOB = ["dataset", "workload", "backend"]
+#: the workload of rows written before the workload column existed: the paper's MLR, the only
+#: algorithm then
+LEGACY_WORKLOAD = "mlr"
 
 #: the row's server operations by kind, level and width (backends.ops.LevelKey), as JSON (ops_json)
 OPS_BY_LEVEL = "ops_by_level"

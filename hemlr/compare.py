@@ -88,6 +88,8 @@ def read_results(path: Pathish) -> pd.DataFrame:
         df = readers[path.suffix](path)
     except Exception as exc:  # pyarrow's and pandas' parser errors share no base class
         raise ValueError(f"{path}: cannot read it as a table ({exc})") from exc
+    if "workload" not in df and "backend" in df:  # a run from before workloads: the paper's MLR
+        df = df.assign(workload=col.LEGACY_WORKLOAD)
     missing = [c for c in (*col.JOB, "iteration") if c not in df]
     if missing:
         raise ValueError(f"{path}: not a results table of hemlr (no column {', '.join(missing)})")

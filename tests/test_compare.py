@@ -278,3 +278,9 @@ def test_server_time_is_also_compared_normalised_by_each_machines_cost_table(tab
     assert list(c.matched[0].a["server time / predicted (machine-normalised)"]) == pytest.approx([1.0, 1.05, 0.95])
     rows = {r[0]: r for r in job_rows(c.matched[0], 0.95)}
     assert rows["server time / predicted (machine-normalised)"][3] == "x1"
+
+
+def test_a_table_from_before_workloads_is_read_as_the_papers_mlr(tmp_path: Path):
+    old = run("old", {TENSEAL: [10.0]}).drop(columns=["workload", "workload_kind", "workload_params"])
+    old.to_parquet(tmp_path / "old.parquet", index=False)
+    assert set(read_results(tmp_path / "old.parquet")["workload"]) == {"mlr"}
