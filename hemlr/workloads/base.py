@@ -60,6 +60,13 @@ class Plan(Protocol):
         """The public shape of the packing, for the report (columns, rows, ...)."""
 
 
+def publish_keys(he: CKKSBackend, plan: Plan) -> bytes:
+    """The client's keys for exactly the plan's depth and rotation steps (and bootstrapping when
+    the plan bootstraps); returns the public bytes the server is built from."""
+    he.keygen(plan.depth, plan.rotation_steps, bootstrap=plan.refresh == "bootstrap")
+    return he.public_bytes()
+
+
 class Client(Protocol):
     """The data owner: keys, packing, encryption, decryption (holds the secret key)."""
 

@@ -28,18 +28,12 @@ from functools import cached_property
 import numpy as np
 
 from hemlr.columns import REFRESH
-
-
-def next_pow2(x: int) -> int:
-    return 1 << max(0, math.ceil(math.log2(max(1, x))))
-
-
-def _log2(x: int) -> int:
-    return int(math.log2(x))
+from hemlr.workloads.schedule import RefreshParams, next_pow2
+from hemlr.workloads.schedule import log2 as _log2
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(RefreshParams):
     """Shapes, layout and the rotation/level schedule of one training problem."""
 
     n: int
@@ -48,17 +42,6 @@ class Plan:
     slots: int
     iterations: int
     window: int | None = None  # p; None = the largest that needs no per-class rotation
-    #: how the weight state gets its levels back: "none", "client" (a round trip to the
-    #: client, who re-encrypts it) or "bootstrap" (on the server)
-    refresh: str = "none"
-    #: the largest total depth the parameters hold (client, bootstrap: the plan uses it)
-    max_depth: int | None = None
-    #: levels a bootstrap leaves consumed (its output level) and the slot period it works on
-    bootstrap_depth: int = 0
-    bootstrap_slots: int | None = None
-    #: iterations between refreshes (None: as many as the parameters' depth holds); fewer
-    #: means a smaller depth, hence faster operations, and more refreshes
-    refresh_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.K < 2:

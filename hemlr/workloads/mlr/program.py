@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from backends.base import Ciphertext, CKKSBackend
-from hemlr.workloads.base import Upload
+from hemlr.workloads.base import Upload, publish_keys
 
 from . import plan as packing
 from .plan import Plan
@@ -33,10 +33,7 @@ class Client:
         self.plan = plan
 
     def keygen(self) -> bytes:
-        """Generate keys for exactly the plan's depth and rotation steps; publish them."""
-        self.he.keygen(self.plan.depth, self.plan.rotation_steps,
-                       bootstrap=self.plan.refresh == "bootstrap")
-        return self.he.public_bytes()
+        return publish_keys(self.he, self.plan)
 
     def encrypt_upload(self, X: np.ndarray, y: np.ndarray) -> Upload:
         plan = self.plan

@@ -43,18 +43,12 @@ from functools import cached_property
 import numpy as np
 
 from hemlr.columns import REFRESH
-
-
-def next_pow2(x: int) -> int:
-    return 1 << max(0, math.ceil(math.log2(max(1, x))))
-
-
-def _log2(x: int) -> int:
-    return int(math.log2(x))
+from hemlr.workloads.schedule import RefreshParams, next_pow2
+from hemlr.workloads.schedule import log2 as _log2
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(RefreshParams):
     """Shapes, packing and schedule of one training problem; refuses (ValueError, naming the
     shape and the remedy) what cannot fit, from the shapes alone, before any key exists."""
 
@@ -64,15 +58,6 @@ class Plan:
     hidden: tuple[int, ...]
     slots: int
     iterations: int
-    #: "none", "client" (a round trip to the client, who re-encrypts C) or "bootstrap"
-    refresh: str = "none"
-    #: the largest total depth the parameters hold (None: unbounded, refresh none only)
-    max_depth: int | None = None
-    #: levels a bootstrap leaves consumed (its output level) and the slot period it works on
-    bootstrap_depth: int = 0
-    bootstrap_slots: int | None = None
-    #: iterations between refreshes (None: as many as the depth holds)
-    refresh_every: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from backends.base import Ciphertext, CKKSBackend
-from hemlr.workloads.base import Upload
+from hemlr.workloads.base import Upload, publish_keys
 from hemlr.workloads.mlr.plan import design_matrix
 from hemlr.workloads.mlr.reference import SIG3_A, SIG3_B
 
@@ -46,10 +46,7 @@ class Client:
         self.s: np.ndarray | None = None
 
     def keygen(self) -> bytes:
-        """Keys for exactly the plan's depth and rotation steps; returns the public bytes."""
-        self.he.keygen(self.plan.depth, self.plan.rotation_steps,
-                       bootstrap=self.plan.refresh == "bootstrap")
-        return self.he.public_bytes()
+        return publish_keys(self.he, self.plan)
 
     def encrypt_upload(self, X: np.ndarray, y: np.ndarray) -> Upload:
         plan = self.plan
