@@ -48,6 +48,16 @@ def cpu(phase: str) -> str:
     return f"cpu_{phase}_s"
 
 
+#: prefix of the beyond_monotone columns
+BEYOND_MONOTONE = "oracle_beyond_monotone_l"
+
+
+def beyond_monotone(layer: int) -> str:
+    """Share of layer ``layer``'s pre-activations (1-based) in the exact reference's iteration
+    that lie beyond the cubic's monotone range, where it no longer orders its inputs."""
+    return f"{BEYOND_MONOTONE}{layer}"
+
+
 def setup_op(kind: str) -> str:
     """Server operations of ``kind`` before the first iteration."""
     return f"setup_{kind}"

@@ -57,7 +57,7 @@ def _oracle_columns(ds: Dataset, workload: Workload, rec: IterationRecord,
                 "oracle_max_abs_score": np.nan}
     diff, rel = workload.drift(rec.weights, oracle.weights)
     return {"max_abs_w_diff_oracle": diff, "rel_w_diff_oracle": rel,
-            "oracle_max_abs_score": oracle.max_abs_score,
+            "oracle_max_abs_score": oracle.max_abs_score, **workload.reference_columns(oracle),
             "oracle_test_accuracy": (metrics.accuracy(workload.scores(oracle.weights, ds.X_test), ds.y_test)
                                      if len(ds.y_test) else np.nan)}
 

@@ -243,3 +243,33 @@ def test_program_is_generic_in_the_layers(hidden) -> None:
         assert _counts(he.ops.since(before), planned) == planned
         assert level == 2 + plan.LEVELS_PER_ITERATION * t
         _assert_equal(client.decrypt_weights(blobs, level), step.Ws, f"{hidden} iteration {t}")
+
+
+def test_the_results_and_the_report_carry_the_share_beyond_the_monotone_range(tmp_path) -> None:
+    """nn.md asks to report how much of each layer runs the cubic beyond its monotone range."""
+    import numpy as np
+
+    from hemlr import columns as col
+    from hemlr.dataset import Dataset
+    from hemlr.experiment import run_experiment
+    from hemlr.report.markdown import write_summary
+    from hemlr.report.tables import merge_tables
+    from hemlr.workloads.nn2h.reference import MONOTONE_LIMIT, train_reference
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(0, 3, (40, 6)), np.arange(40) % 3
+    ds = Dataset("toy", X[:24], y[:24], X[24:], y[24:], 3, "test", "toy")
+    params = {"hidden": [8, 4], "rates": [80, 80, 20]}  # large steps: layer 2 leaves the range at once
+    table = run_experiment(ds, "p", {"library": "plaintext", "ring_dim": 4096}, 2, "unit", workload_name="net",
+                           workload_spec={"workload": "nn2h", **params})
+    steps = train_reference(ds.X_train, ds.y_train, 3, 2, TwoHiddenLayerNN(**params).nn_params)
+    for layer in (1, 2, 3):
+        want = [float(np.mean(np.abs(s.Zs[layer - 1]) > MONOTONE_LIMIT)) for s in steps]
+        assert table[col.beyond_monotone(layer)].tolist() == want
+    assert table[col.beyond_monotone(2)].iloc[-1] == 0.25
+    bench = tmp_path / "b.tsv"
+    bench.write_text("s\tmax_rss\tcpu_time\n1.0\t100\t1.0\n")
+    table.to_parquet(tmp_path / "t.parquet")
+    write_summary(merge_tables([tmp_path / "t.parquet"], [bench]), tmp_path / "summary.md")
+    text = (tmp_path / "summary.md").read_text()
+    assert r"share of layer 3's \|z\| beyond the cubic's monotone range (exact, final)" in text  # | escaped

@@ -154,6 +154,9 @@ def metric_groups(df: pd.DataFrame) -> dict[str, list[Metric]]:
             ("BCE loss per sample, train / test (final)",
              lambda j, last: f"{num(last.get('bce_loss'))} / {num(last.get('test_bce_loss'))}"),
             ("max abs(W - oracle W) (final)", lambda j, last: num(last.get("max_abs_w_diff_oracle"), ".3g")),
+            *[(f"share of layer {layer}'s |z| beyond the cubic's monotone range (exact, final)",
+               lambda j, last, c=col.BEYOND_MONOTONE + layer: num(last.get(c), ".2%"))
+              for layer in suffixes(df, col.BEYOND_MONOTONE)],
         ],
         "time": [
             *_time_rows(df),

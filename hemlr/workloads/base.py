@@ -154,6 +154,11 @@ class Workload(abc.ABC):
         diff = float(np.abs(got - want).max())
         return diff, diff / float(np.abs(want).max())
 
+    def reference_columns(self, step: ReferenceStep) -> dict[str, float]:
+        """Facts of one reference iteration the results table carries beside the drift (none
+        by default)."""
+        return {}
+
     def data_problems(self, X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int,
                       dataset: str, headroom_bits: int | None) -> list[str]:
         """Why the data would leave what the activation or a ciphertext holds (empty: it would not);

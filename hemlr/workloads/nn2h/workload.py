@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from backends.base import CKKSBackend
+from hemlr import columns as col
 from hemlr.workloads.base import Upload, Workload
 
 from .plan import Plan
@@ -67,6 +68,12 @@ class TwoHiddenLayerNN(Workload):
         mu, s = standardizer(np.asarray(X, dtype=np.float64))
         return [Step(step, NNWeights(tuple(step.Ws), mu, s))
                 for step in train_reference(X, y, n_classes, iterations, self.nn_params)]
+
+    def reference_columns(self, step: Step) -> dict[str, float]:
+        """Per layer, the share of pre-activations beyond the cubic's monotone range: the
+        network does run the cubic there (nn.md), and a reader must know how much."""
+        return {col.beyond_monotone(layer): share
+                for layer, share in enumerate(step.step.share_beyond_monotone, start=1)}
 
     def scores(self, weights: NNWeights, X: np.ndarray) -> np.ndarray:
         return scores(weights.Ws, X, weights.mu, weights.s)
