@@ -23,6 +23,9 @@ OP_LABELS: dict[str, str] = {"ct_mult": "ct x ct", "pt_mult": "ct x pt", "rotati
 #: re-encrypts the state (interactive); bootstrap: on the server
 REFRESH: tuple[str, ...] = ("none", "client", "bootstrap")
 
+#: where every completed run's rows accumulate (hemlr.history; the config's history_dir default)
+HISTORY_STORE = "results/history"
+
 #: the job a row belongs to
 JOB = ["dataset", "workload", "backend"]
 #: the workload of rows written before the workload column existed: the paper's MLR, the only

@@ -33,6 +33,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from hemlr import columns as col
 from hemlr import pricing
+from hemlr.report.jobs import column, distinct, num
 from hemlr.stats import LEVEL, MedianInterval, median_interval, median_ratio
 
 #: columns besides JOB that make two runs' jobs one job: the data, the workload's and the
@@ -96,28 +97,10 @@ def read_results(path: Pathish) -> pd.DataFrame:
     return df
 
 
-def column(df: pd.DataFrame, name: str) -> pd.Series:
-    """``df[name]``, or NaN on every row when the table lacks the column."""
-    return df[name] if name in df else pd.Series(np.nan, index=df.index, dtype=float)
-
-
-def distinct(df: pd.DataFrame, name: str) -> str:
-    """The distinct non-empty values of a column in table order, comma-separated; "-" if none."""
-    values = [str(v) for v in dict.fromkeys(column(df, name).dropna()) if str(v) != ""]
-    return ", ".join(values) or "-"
-
-
 def median(values: pd.Series) -> float:
     """The median of the values present; NaN when none is."""
     present = values.dropna()
     return float(present.median()) if len(present) else np.nan
-
-
-def num(value: object, fmt: str = ".4g") -> str:
-    """A number in ``fmt``, a missing one as "-"."""
-    if value is None or (isinstance(value, numbers.Number) and math.isnan(value)):
-        return "-"
-    return format(value, fmt) if isinstance(value, numbers.Number) else str(value)
 
 
 # ------------------------------------------------------------------------------- trainings
@@ -233,10 +216,10 @@ def _unmatched(own: dict, other: dict, keys: Sequence[str], other_side: str) -> 
 
 
 def _provenance(a: pd.DataFrame, b: pd.DataFrame) -> list[tuple[str, str, str]]:
-    rows = [(label, distinct(a, c), distinct(b, c)) for c, label in PROVENANCE.items()]
+    rows = [(label, distinct(a, c, "-"), distinct(b, c, "-")) for c, label in PROVENANCE.items()]
     libraries = [lib for lib in dict.fromkeys(column(a, "library").dropna()) if lib in set(column(b, "library"))]
-    rows += [(f"{lib} version", distinct(a[column(a, "library") == lib], "library_version"),
-              distinct(b[column(b, "library") == lib], "library_version")) for lib in libraries]
+    rows += [(f"{lib} version", distinct(a[column(a, "library") == lib], "library_version", "-"),
+              distinct(b[column(b, "library") == lib], "library_version", "-")) for lib in libraries]
     return [row for row in rows if row[1] != row[2]]
 
 
@@ -257,7 +240,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, a_label: str = "A", b_label: str =
     jobs_a, jobs_b = _jobs(a, keys), _jobs(b, keys)
     matched = [Matched(job_name(*key[:len(col.JOB)]), trainings(rows), trainings(jobs_b[key]))
                for key, rows in jobs_a.items() if key in jobs_b]
-    sides = [Side(label, distinct(df, "run"), len(df), len(jobs)) for label, df, jobs in
+    sides = [Side(label, distinct(df, "run", "-"), len(df), len(jobs)) for label, df, jobs in
              ((a_label, a, jobs_a), (b_label, b, jobs_b))]
     return Comparison(sides[0], sides[1], matched, _unmatched(jobs_a, jobs_b, keys, "B"),
                       _unmatched(jobs_b, jobs_a, keys, "A"), _provenance(a, b), _load(a, b), level)

@@ -29,8 +29,7 @@ from backends.base import BackendError
 
 from . import grids, sources, workloads
 from .grids import SECTIONS
-from .history import DEFAULT_STORE
-from .columns import REFRESH
+from .columns import HISTORY_STORE, REFRESH
 from .dataset import Shape
 from .session import job_problems
 
@@ -204,7 +203,7 @@ def load_schema(schema_path: str | Path | None = None) -> dict[str, Any]:
     backend = top["properties"]["backends"]["additionalProperties"]["properties"]
     backend["refresh"]["enum"] = list(REFRESH)
     top["properties"]["workloads"]["default"] = {workloads.DEFAULT: {"workload": workloads.DEFAULT}}
-    top["properties"]["history_dir"]["default"] = str(DEFAULT_STORE)
+    top["properties"]["history_dir"]["default"] = HISTORY_STORE
     top["properties"]["experiments"]["items"]["properties"]["workloads"]["default"] = [workloads.DEFAULT]
     return top
 

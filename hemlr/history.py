@@ -34,7 +34,7 @@ from hemlr import columns as col
 from hemlr.compare import ACCURACY, SERVER, Pathish, canonical, column, job_name, page, png_uri, trainings
 
 #: where ``hemlr history`` keeps its store unless told otherwise (relative to the working directory)
-DEFAULT_STORE = Path("results") / "history"
+DEFAULT_STORE = Path(col.HISTORY_STORE)
 #: the column holding each row's machine fingerprint
 MACHINE = "machine"
 #: the columns a fingerprint hashes

@@ -149,15 +149,11 @@ class EncryptedSession:
                     server.load_state(server_he.bootstrap(packed), scale)
             record = first if t == 1 else {}
             yield IterationRecord(
-                iteration=t, decision_function=partial(_scores, self.workload, weights), phases=phases,
+                iteration=t, decision_function=partial(self.workload.scores, weights), phases=phases,
                 ops=server_he.ops.since(ops0), download=(len(blobs), sum(map(len, blobs))),
                 weights=weights, level=level, refreshes=int(refresh),
                 **{**record, "upload": {**record.get("upload", {}), **up}})
             phases = {}
-
-
-def _scores(workload: Workload, weights: Any, X: np.ndarray) -> np.ndarray:
-    return workload.scores(weights, X)
 
 
 @contextmanager

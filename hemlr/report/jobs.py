@@ -151,10 +151,11 @@ def size(n: object) -> str:
     return f"{n:.0f} B"
 
 
-def distinct(df: pd.DataFrame, name: str) -> str:
-    """The distinct non-empty values of a column, in table order, comma-separated."""
+def distinct(df: pd.DataFrame, name: str, none: str = "unknown") -> str:
+    """The distinct non-empty values of a column, in table order, comma-separated; ``none``
+    when there is none."""
     values = [str(v) for v in dict.fromkeys(column(df, name).dropna()) if str(v) != ""]
-    return ", ".join(values) if values else "unknown"
+    return ", ".join(values) if values else none
 
 
 def suffixes(df: pd.DataFrame, prefix: str) -> list[str]:
