@@ -12,7 +12,6 @@ from backends import registry
 from backends.base import CKKSBackend
 from hemlr.config import (SECTIONS, backend_iterations, backend_params, backend_repeats, backend_training,
                           train_jobs, workload_spec)
-from hemlr.dataset import file_record
 from hemlr.grids import scaling_axes
 from hemlr.sources import source
 
@@ -100,16 +99,17 @@ def existing_dataset_files(wildcards):
 
 
 @functools.cache
-def _sha256(path):
-    return file_record(path, count_rows=False)["sha256"]
+def _digests(dataset):
+    return source(config["datasets"][dataset]).input_digests()
 
 
 def input_digests(wildcards):
-    """sha256 of each existing input file of the dataset, as a params entry: Snakemake's
-    params trigger then re-runs the stages reading them when their content changes although
-    their mtime did not (cp -p, rsync -a and tar x keep mtimes). Each file is hashed once per
-    DAG build (per snakemake process)."""
-    return {path: _sha256(path) for path in existing_dataset_files(wildcards)}
+    """sha256 of each existing input file of the dataset (Source.input_digests, what a features
+    cache records), as a params entry: Snakemake's params trigger then re-runs the stages
+    reading them when their content changes although their mtime did not (cp -p, rsync -a and
+    tar x keep mtimes). Each dataset's files are hashed once per DAG build (per snakemake
+    process)."""
+    return _digests(wildcards.dataset)
 
 
 # ------------------------------------------------------------------------------ resources
