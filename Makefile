@@ -29,7 +29,7 @@ NAMED_CONFIGS := $(sort $(wildcard workflow/configs/*.yaml))
 comma := ,
 space := $() $()
 
-.PHONY: run test lint paper converge scaling $(BENCHMARKS) bench bench- report clean
+.PHONY: run test lint paper converge nn scaling $(BENCHMARKS) bench bench- report clean
 
 # make run / make report (run is the default goal) with a CONFIG that is not a file stop here,
 # before the environment is built and before snakemake starts.
@@ -83,6 +83,9 @@ paper: $(STAMP)
 
 converge: $(STAMP)
 	$(call workflow,workflow/configs/converge.yaml)
+
+nn: $(STAMP)
+	$(call workflow,workflow/configs/nn.yaml)
 
 scaling: $(STAMP)
 	$(call workflow,workflow/configs/scaling.yaml)

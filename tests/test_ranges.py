@@ -9,7 +9,8 @@ from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
 from backends import registry
-from hemlr.workloads.mlr.ranges import MARGIN_BITS, SIGMOID_BOUND, range_problems
+from hemlr.workloads.bounds import MARGIN_BITS, SIGMOID_BOUND
+from hemlr.workloads.mlr.ranges import range_problems
 from hemlr.workloads.mlr.reference import W_INIT, train_oracle
 from hemlr.sources.features_csv import load_features_csv
 

@@ -12,7 +12,7 @@ import pytest
 from hemlr import sources
 from hemlr.pricing import PREDICTED
 from hemlr.report.markdown import write_summary
-from hemlr.report.plots import plot_accuracy, plot_phases, plot_scaling, scaling_figure
+from hemlr.report.plots import accuracy_figure, plot_accuracy, plot_phases, plot_scaling, scaling_figure
 from hemlr.report.facts import provenance_items
 from hemlr.report.sections import grid_sections
 from hemlr.report.tables import (SERVER_TIME, accuracy_table, cost_model_table, merge_tables, metric_groups,
@@ -224,6 +224,17 @@ def test_a_job_names_its_workload_where_its_dataset_holds_several(tmp_path: Path
     assert cells(mnist, "| metric") == ["metric", "plaintext"]  # one workload: the backend says it
     assert "> **WARNING: SIMULATED, NOT ENCRYPTED:** `mlr / concrete-sim` ran" in digits
     assert "`mlr-l2 / plaintext` on `digits` (2 iterations)" in text and "`mlr / plaintext` on `mnist`" in text
+
+
+def test_the_accuracy_plot_draws_each_workloads_exact_curve(tmp_path: Path):
+    """Two workloads on one dataset: one exact curve each, named by workload, from its own rows."""
+    mlr = fake_run_experiment(DIGITS, "plaintext", iterations=3).assign(oracle_test_accuracy=[0.1, 0.2, 0.3])
+    nn = fake_run_experiment(DIGITS, "tenseal-n32768").assign(workload="nn2h", oracle_test_accuracy=[0.5, 0.6])
+    [ax] = accuracy_figure(pd.concat([mlr, nn], ignore_index=True)).axes
+    exact = {line.get_label(): list(line.get_ydata()) for line in ax.get_lines() if "exact" in line.get_label()}
+    assert exact == {"mlr / exact oracle": [0.1, 0.2, 0.3], "nn2h / exact oracle": [0.5, 0.6]}
+    [ax] = accuracy_figure(mlr).axes  # one workload: the plain name
+    assert [line.get_label() for line in ax.get_lines()][-1] == "exact oracle"
 
 
 def repeated(dataset: dict, backend: str, keygen_s: list[float]) -> pd.DataFrame:

@@ -3,6 +3,8 @@ the training set size or the ring. Each is a bare matplotlib Figure (report.html
 and a PNG file beside summary.md (which links it), named in FILES."""
 from __future__ import annotations
 
+from itertools import cycle
+
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
@@ -41,14 +43,16 @@ def accuracy_figure(df: pd.DataFrame) -> Figure:
     for ax, dataset in zip(axes, datasets):
         jobs = named_jobs(df[df["dataset"] == dataset])
         for name, job in jobs:
-            ax.plot(job["iteration"], job["test_accuracy"], marker="o",
+            ax.plot(job["iteration"], job["test_accuracy"], marker="o" if len(job) <= 30 else None,
                     linestyle="--" if simulated(job.iloc[-1]) else "-", label=job_label(name, job))
-        # The exact algorithm's own curve, from the longest job that has one.
+        # Each workload's exact algorithm, from its longest job that has the curve.
         with_oracle = [job for _, job in jobs if column(job, "oracle_test_accuracy").notna().any()]
-        if with_oracle:
-            longest = max(with_oracle, key=len)
-            ax.plot(longest["iteration"], longest["oracle_test_accuracy"], color="black", linestyle=":",
-                    linewidth=2, label="exact oracle")
+        several = several_workloads(df[df["dataset"] == dataset])
+        for workload, linestyle in zip(dict.fromkeys(job["workload"].iloc[0] for job in with_oracle),
+                                       cycle((":", "-.", (0, (1, 3)), (0, (5, 3))))):
+            longest = max((job for job in with_oracle if job["workload"].iloc[0] == workload), key=len)
+            ax.plot(longest["iteration"], longest["oracle_test_accuracy"], color="black", linestyle=linestyle,
+                    linewidth=2, label=job_name(workload, "exact oracle", several))
         ax.set(title=dataset, xlabel="iteration", ylabel="test accuracy", ylim=(0, 1.02))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)

@@ -15,15 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..bounds import MARGIN_BITS, SIGMOID_BOUND, finite_abs, nonfinite_problems
 from .reference import train_oracle
-
-#: |S| the cubic sigmoid is trusted on: its least-squares fit interval [-8, 8]. There its
-#: error is at most 0.16; beyond, it peaks at |S| = 9.6, and past 16.6 it sits on the
-#: wrong side of 0.5, so the gradient pushes the wrong way and training diverges.
-SIGMOID_BOUND = 8.0
-#: bits kept below 2^headroom_bits: one for the centred residue range (|v| < 2^(h-1)
-#: decrypts), the rest for the last products' noise and the scale's drift from 2^scale_bits.
-MARGIN_BITS = 4
 
 _REMEDY = "set `standardize: true` on the dataset, or rescale (or correct) the features"
 
@@ -40,16 +33,13 @@ def range_problems(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int
     must stay below 2^(headroom_bits - MARGIN_BITS). None (plaintext): no ciphertext bound.
     """
     X = np.asarray(X, dtype=np.float64)
-    bad = ~np.isfinite(X)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        return [f"dataset {dataset!r}: the training features hold {int(bad.sum())} non-finite "
-                f"value(s) (NaN or inf), the first at training row {i}, feature {j} (0-based): "
-                f"{X[i, j]}; remove or impute them before training"]
+    problems = nonfinite_problems(X, dataset)
+    if problems:
+        return problems
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is one of the findings
         steps = train_oracle(X, y, n_classes, iterations if headroom_bits is not None else 1)
     out = []
-    S = _finite_abs(steps[0].S)
+    S = finite_abs(steps[0].S)
     i, c = np.unravel_index(S.argmax(), S.shape)
     if S[i, c] > SIGMOID_BOUND:
         j = int(np.abs(X[i]).argmax())  # V0 is constant: the row's largest feature dominates
@@ -61,7 +51,7 @@ def range_problems(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int
     if headroom_bits is not None:
         limit = 2.0 ** (headroom_bits - MARGIN_BITS)
         for t, step in enumerate(steps, start=1):
-            W = np.maximum(_finite_abs(step.W), _finite_abs(step.V))
+            W = np.maximum(finite_abs(step.W), finite_abs(step.V))
             c, k = np.unravel_index(W.argmax(), W.shape)
             if W[c, k] >= limit:
                 column = "the bias" if k == 0 else f"feature {k - 1} (0-based)"
@@ -73,7 +63,3 @@ def range_problems(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int
                 break  # the first iteration past the bound is the one to report
     return out
 
-
-def _finite_abs(M: np.ndarray) -> np.ndarray:
-    """|M| with overflowed entries (inf, NaN) as inf, so that they count as out of range."""
-    return np.where(np.isfinite(M), np.abs(M), np.inf)

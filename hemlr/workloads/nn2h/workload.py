@@ -12,6 +12,7 @@ from hemlr.workloads.base import Upload, Workload
 
 from .plan import Plan
 from .program import Client, NNWeights, Server
+from .ranges import range_problems
 from .reference import NNParams, NNStep, scores, standardizer, train_reference
 
 _DEFAULTS = NNParams()
@@ -84,6 +85,10 @@ class TwoHiddenLayerNN(Workload):
         want = np.concatenate([np.ravel(W) for W in _matrices(reference)])
         diff = float(np.abs(got - want).max())
         return diff, diff / float(np.abs(want).max())
+
+    def data_problems(self, X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int,
+                      dataset: str, headroom_bits: int | None) -> list[str]:
+        return range_problems(X, y, n_classes, iterations, dataset, headroom_bits, self.nn_params)
 
     def plan(self, backend: CKKSBackend, n: int, n_features: int, n_classes: int, iterations: int,
              refresh: str, refresh_every: int | None) -> Plan:
