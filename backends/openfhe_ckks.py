@@ -209,6 +209,28 @@ class OpenFHEBackend(CKKSBackend):
                 lo = found
         return lo
 
+    def depth_problem(self, depth: int) -> str | None:
+        """Beyond the bound: an explicit num_large_digits refuses some depths below it, whose
+        towers it cannot split evenly (probed, cached)."""
+        problem = super().depth_problem(depth)
+        if problem or self.num_large_digits is None:
+            return problem
+        key = (self.ring_dim, self.scale_bits, self.first_mod_bits, self.security,
+               self.num_large_digits, self.scaling, self.params["secret"], "split", depth)
+        if key not in _MAX_DEPTH_CACHE:
+            _MAX_DEPTH_CACHE[key] = int(self._probe(depth) == "split")
+        if not _MAX_DEPTH_CACHE[key]:
+            return None
+        fits = [d for d in range(1, 9) if d != self.num_large_digits and self._probe_digits(depth, d)]
+        return (f"openfhe: depth {depth} ({depth + 1} towers) cannot be split into num_large_digits "
+                f"{self.num_large_digits} key-switching digits ({self._param_summary()}); "
+                f"num_large_digits {', '.join(map(str, fits)) or 'null'} split it")
+
+    def _probe_digits(self, depth: int, digits: int) -> bool:
+        """Whether ``digits`` key-switching digits split ``depth`` at these parameters."""
+        other = type(self)(**{**self.params, "num_large_digits": digits})
+        return other.max_depth() >= depth and other._probe(depth) == "ok"
+
     def _probe(self, depth: int) -> str:
         try:
             self._gen_context(depth)

@@ -44,7 +44,11 @@ def plan_for(workload: Workload, backend: CKKSBackend, n: int, n_features: int, 
     if refresh == "bootstrap" and backend.bootstrap_depth() is None:
         raise ValueError(f"refresh: bootstrap is not available on {backend.library} "
                          "(no CKKS bootstrapping); use refresh: client")
-    return workload.plan(backend, n, n_features, n_classes, iterations, refresh, refresh_every)
+    plan = workload.plan(backend, n, n_features, n_classes, iterations, refresh, refresh_every)
+    problem = backend.depth_problem(plan.depth)  # a depth within the bound a library still refuses
+    if problem:
+        raise ValueError(problem)
+    return plan
 
 
 class EncryptedSession:
@@ -56,7 +60,8 @@ class EncryptedSession:
     first record. Where the plan refreshes the state after an iteration, the server packs
     it into one ciphertext (which is also what the client decrypts to see the weights)
     and either bootstraps it or sends it on a round trip to the client, who re-encrypts
-    it; the refresh is booked on that iteration's record.
+    it (in the working form the plan names: see RefreshParams.expands); the refresh is booked
+    on that iteration's record.
     """
 
     def __init__(self, workload: Workload, backend: CKKSBackend, X: np.ndarray, y: np.ndarray,
@@ -142,11 +147,11 @@ class EncryptedSession:
             if refresh and plan.refresh == "client":
                 with _progress(phases, "refresh", f"client refresh after iteration {t}"):
                     fresh = client.encrypt_state(state, scale)
-                    server.load_state(server_he.deserialize(fresh, 0), scale)
-                up = {"refresh": (1, len(fresh))}
+                    server.load_state([server_he.deserialize(b, 0) for b in fresh], scale)
+                up = {"refresh": (len(fresh), sum(map(len, fresh)))}
             elif refresh:
                 with _progress(phases, "bootstrap", f"bootstrap after iteration {t}"):
-                    server.load_state(server_he.bootstrap(packed), scale)
+                    server.load_state([server_he.bootstrap(packed)], scale)
             record = first if t == 1 else {}
             yield IterationRecord(
                 iteration=t, decision_function=partial(self.workload.scores, weights), phases=phases,

@@ -184,12 +184,36 @@ def test_client_standardises_and_scores() -> None:
         np.testing.assert_array_equal(got, want)
     # decrypt_state / encrypt_state mirror each other, at any public scale
     Ws = [np.random.default_rng(l).normal(size=W.shape) for l, W in enumerate(init_weights(f, K, hidden))]
-    weights, state = client.decrypt_state(client.encrypt_state(Ws, 0.25), 0, 0.25)
+    [blob] = client.encrypt_state(Ws, 0.25)
+    weights, state = client.decrypt_state(blob, 0, 0.25)
     for a, b, c in zip(weights.Ws, state, Ws):
         np.testing.assert_allclose(a, c, rtol=1e-15)
         np.testing.assert_allclose(b, c, rtol=1e-15)
     workload = TwoHiddenLayerNN(hidden=list(hidden))
     np.testing.assert_allclose(workload.scores(weights, X), scores(Ws, X, mu, s))
+
+
+def test_a_client_refreshing_client_uploads_the_working_diagonals() -> None:
+    """With client refresh the client sends every diagonal row-replicated (at the start and
+    after each round trip): the server never expands, so no level and no rotation for it."""
+    n, f, K, hidden = 20, 6, 3, (5, 4)
+    X, y = _problem(n, f, K)
+    plan = Plan(n, f, K, hidden, 256, 3, refresh="client", max_depth=16)
+    assert not plan.expands and plan.depth == 15 and plan.refreshes == (1, 2)
+    assert plan.expected_setup_ops() == {"scalar_mult": plan.n_data_cts, "pt_mult": 0, "rotation": 0}
+    client = Client(PlaintextBackend(ring_dim=512), plan, NNParams(hidden=hidden))
+    client.keygen()
+    upload = client.encrypt_upload(X, y)
+    assert len(upload.cts["W0"]) == sum(plan.ps) == plan.upload_cts()["W0"]
+    Ws = init_weights(f, K, hidden, 0)
+    sent = [client.he.decrypt(client.he.deserialize(b, 0)).reshape(plan.rows, plan.width)
+            for b in upload.cts["W0"]]
+    for grid, want in zip(sent, packing.working_state(plan, Ws)):
+        np.testing.assert_array_equal(grid.ravel(), want)
+    l, s = 1, 2  # one diagonal, checked against its definition: the same in every row
+    row = sent[plan.ps[0] + s][:, :plan.ins[l]]
+    assert (row == packing.diagonal(Ws[l], s, plan.ps[l])).all()
+    assert len(client.encrypt_state(Ws, 1.0)) == sum(plan.ps)
 
 
 def test_diagonals_round_trip() -> None:

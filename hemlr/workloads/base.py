@@ -80,8 +80,9 @@ class Client(Protocol):
     def decrypt_state(self, blob: bytes, level: int, scale: float) -> tuple[Weights, Any]:
         """A packed state -> (the weights, the whole state to re-encrypt)."""
 
-    def encrypt_state(self, state: Any, scale: float) -> bytes:
-        """The state packed and freshly encrypted: the client's refresh."""
+    def encrypt_state(self, state: Any, scale: float) -> list[bytes]:
+        """The state freshly encrypted, packed (times ``scale``) or, where the plan does not
+        expand, in the server's working form (unscaled): the client's refresh."""
 
 
 class Server(Protocol):
@@ -99,8 +100,9 @@ class Server(Protocol):
     def pack_state(self, scale: float) -> Ciphertext:
         """The whole state in one bootstrappable ciphertext, times ``scale``."""
 
-    def load_state(self, packed: Ciphertext, scale: float) -> None:
-        """Continue from a refreshed packed state, divided by ``scale``."""
+    def load_state(self, cts: list[Ciphertext], scale: float) -> None:
+        """Continue from a refreshed state: one packed ciphertext, divided by ``scale`` and
+        expanded, or, where the plan does not expand, the working form itself."""
 
 
 class ReferenceStep(Protocol):

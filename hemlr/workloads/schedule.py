@@ -31,3 +31,23 @@ class RefreshParams:
     #: iterations between refreshes (None: as many as the parameters' depth holds); fewer
     #: means a smaller depth, hence faster operations, and more refreshes
     refresh_every: int | None = None
+
+    @property
+    def expands(self) -> bool:
+        """Whether the server expands a packed state into the weights' working form (one level
+        and rotations). With client refresh it does not: the client holds the weights in the
+        clear and uploads them (at the start and after every round trip) in the working form
+        itself, which costs more bytes per round trip and saves the server a level and every
+        expansion rotation."""
+        return self.refresh != "client"
+
+    @property
+    def start_level(self) -> int:
+        """Level of the working weights the first iteration starts from."""
+        return int(self.expands)
+
+    @property
+    def restart_level(self) -> int:
+        """Level of the working weights after a refresh: a bootstrap's output (or a fresh
+        encryption), then the expansion where there is one."""
+        return (self.bootstrap_depth if self.refresh == "bootstrap" else 0) + self.start_level

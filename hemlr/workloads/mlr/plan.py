@@ -183,16 +183,16 @@ class Plan(RefreshParams):
         iteration on V, then one for the W update or, before a refresh, for packing the
         state (the update is folded into the packing masks), plus a spare one before a
         bootstrap. Without refresh: r = 1 (the
-        setup expansion), k = T. Client refresh: the smallest depth that holds the most
-        iterations per round trip. Bootstrap: the parameters' depth, or less when the
+        setup expansion), k = T. Client refresh: r = 0 (the client uploads the working form),
+        the smallest depth that holds the most iterations per round trip. Bootstrap: the parameters' depth, or less when the
         run needs less.
         """
         if self.refresh == "none":
             return 1 + self.LEVELS_PER_ITERATION * self.iterations + 1
         k = self.refresh_every
         if self.refresh == "client":
-            k = min(self.iterations, k or (self.max_depth - 2) // self.LEVELS_PER_ITERATION)
-            return 1 + self.LEVELS_PER_ITERATION * max(k, 1) + 1
+            k = min(self.iterations, k or (self.max_depth - self.start_level - 1) // self.LEVELS_PER_ITERATION)
+            return self.start_level + self.LEVELS_PER_ITERATION * max(k, 1) + 1
         if self.bootstrap_depth + 3 + self.LEVELS_PER_ITERATION > self.max_depth:
             raise ValueError(
                 f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of "
@@ -205,12 +205,6 @@ class Plan(RefreshParams):
                                        2 + self.LEVELS_PER_ITERATION * self.iterations))
 
     @cached_property
-    def restart_level(self) -> int:
-        """Level of the weights after a refresh: a fresh encryption or a bootstrap, then
-        the expansion of the packed state."""
-        return (self.bootstrap_depth if self.refresh == "bootstrap" else 0) + 1
-
-    @cached_property
     def refreshes(self) -> tuple[int, ...]:
         """Iterations after which the state is refreshed (never after the last one).
 
@@ -218,7 +212,7 @@ class Plan(RefreshParams):
         (OpenFHE rescales its input first); the last W may use every level.
         """
         pack_limit = self.depth - (self.refresh == "bootstrap")
-        out, level = [], 1  # V and W after the setup
+        out, level = [], self.start_level  # V and W after the setup
         for t in range(1, self.iterations + 1):
             level += self.LEVELS_PER_ITERATION
             limit = self.depth if t == self.iterations else pack_limit

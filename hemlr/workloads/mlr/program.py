@@ -50,7 +50,8 @@ class Client:
             "Z": packing.pack_rows(plan, Z),
             "Y": packing.pack_labels(plan, Y),
             "Bbar_inv": [packing.pack_replicated(plan, bbar * 2.0 ** exponent)],
-            "W0": [packing.pack_weights(plan, W0)],
+            "W0": ([packing.pack_weights(plan, W0)] if plan.expands
+                   else [packing.pack_replicated(plan, w) for w in W0]),
         }
         up = Upload(meta={BBAR_EXPONENT: exponent})
         for name in UPLOAD_NAMES:
@@ -62,9 +63,11 @@ class Client:
         W, V = packing.unpack_state(self.plan, self.he.decrypt(self.he.deserialize(blob, level)), scale)
         return W, (W, V)
 
-    def encrypt_state(self, state: tuple[np.ndarray, np.ndarray], scale: float) -> bytes:
-        """(W, V) packed and freshly encrypted: the client's refresh."""
-        return self.he.serialize(self.he.encrypt(packing.pack_state(self.plan, *state, scale)))
+    def encrypt_state(self, state: tuple[np.ndarray, np.ndarray], scale: float) -> list[bytes]:
+        """(W, V) freshly encrypted, packed or as 2K row-replicated rows: the client's refresh."""
+        vectors = ([packing.pack_state(self.plan, *state, scale)] if self.plan.expands
+                   else [packing.pack_replicated(self.plan, row) for M in state for row in M])
+        return [self.he.serialize(self.he.encrypt(v)) for v in vectors]
 
     def decrypt_weights(self, blobs: list[bytes], level: int) -> np.ndarray:
         """K row-replicated weight ciphertexts -> the K x d weight matrix."""
@@ -95,8 +98,9 @@ class Server:
         self.ZB = [he.mul(z, bbar) for z in self.Z]
         self.Yg = [he.add_many([cts["Y"][b] for b in range(plan.n_data_cts)
                                 if plan.group_of(b)[0] == g]) for g in range(plan.n_groups)]
-        w0 = cts["W0"][0]
-        self.V = [self._tree(he.mul_plain(w0, plan.row_mask(c)), plan.rowsum_steps) for c in range(plan.K)]
+        w0 = cts["W0"]
+        self.V = ([self._tree(he.mul_plain(w0[0], plan.row_mask(c)), plan.rowsum_steps) for c in range(plan.K)]
+                  if plan.expands else w0)
         self.W = list(self.V)  # W0 = V0
         self.V_prev: list[Ciphertext] = []
         self._E: list[Ciphertext] = []  # scaled residuals of the current iteration
@@ -165,10 +169,14 @@ class Server:
             parts.append(he.mul_plain(self.V_prev[c], plan.state_mask(c, eta * scale, 0.0)))
         return he.add_many(parts)
 
-    def load_state(self, packed: Ciphertext, scale: float) -> None:
-        """W and V, row-replicated again, from a packed state (one level), divided by ``scale``."""
+    def load_state(self, cts: list[Ciphertext], scale: float) -> None:
+        """W and V, row-replicated again, from a packed state (one level), divided by ``scale``,
+        or uploaded row-replicated (W's K rows, then V's)."""
         he, plan = self.he, self.plan
-        self.W, self.V = ([self._tree(he.mul_plain(packed, plan.row_mask(r) / scale), plan.rowsum_steps)
+        if not plan.expands:
+            self.W, self.V = list(cts[:plan.K]), list(cts[plan.K:])
+            return
+        self.W, self.V = ([self._tree(he.mul_plain(cts[0], plan.row_mask(r) / scale), plan.rowsum_steps)
                            for r in rows] for rows in (range(plan.K), range(plan.K, 2 * plan.K)))
 
     def _gradient(self, c: int) -> Ciphertext:

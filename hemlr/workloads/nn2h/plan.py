@@ -244,12 +244,12 @@ class Plan(RefreshParams):
     @cached_property
     def rotation_steps(self) -> list[int]:
         """Every rotation step the server uses: the client makes exactly these keys."""
-        steps: set[int] = set(self.rowsum_steps) | set(self.replicate_steps)
+        steps: set[int] = set(self.rowsum_steps) | (set(self.replicate_steps) if self.expands else set())
         if max(self.ps) > 1:
             steps |= {1, -1}  # Horner's right shift, the backward's left shift
         for l in range(self.n_layers):
             steps |= set(self.fold_steps(l)) | set(self.spread_steps(l))
-        steps |= {o for o in self.offsets} | {-o for o in self.offsets}
+        steps |= {-o for o in self.offsets} | ({o for o in self.offsets} if self.expands else set())
         return sorted({self.normalize(s) for s in steps} - {0})
 
     @cached_property
@@ -259,7 +259,8 @@ class Plan(RefreshParams):
         A cycle of k iterations from weights at level r needs r + 14k + 1 levels: 14 per
         iteration, then one to pack the state C (for the client, for a refresh, or before a
         bootstrap, which also needs one spare level). Without refresh r = 1 (C0 expanded),
-        k = T; client refresh: r = 1, the most iterations per round trip the parameters hold;
+        k = T; client refresh: r = 0 (the client uploads the working form), the most iterations
+        per round trip the parameters hold;
         bootstrap: r = bootstrap_depth + 1.
         """
         lpi = self.LEVELS_PER_ITERATION
@@ -267,13 +268,13 @@ class Plan(RefreshParams):
             return 2 + lpi * self.iterations
         k = self.refresh_every
         if self.refresh == "client":
-            k = min(self.iterations, k or (self.max_depth - 2) // lpi)
+            k = min(self.iterations, k or (self.max_depth - self.start_level - 1) // lpi)
             if k < 1:
                 raise ValueError(
-                    f"one iteration of the network {self.shape_text} needs depth {2 + lpi} between "
+                    f"one iteration of the network {self.shape_text} needs depth {self.start_level + 1 + lpi} between "
                     f"client refreshes, the parameters hold {self.max_depth}; use a larger ring_dim or "
                     f"a larger modulus budget")
-            return 2 + lpi * k
+            return self.start_level + 1 + lpi * k
         if self.bootstrap_depth + 3 + lpi > self.max_depth:
             raise ValueError(
                 f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of {self.max_depth} levels; "
@@ -285,16 +286,11 @@ class Plan(RefreshParams):
         return min(self.max_depth, max(self.bootstrap_depth + 3 + lpi, 2 + lpi * self.iterations))
 
     @cached_property
-    def restart_level(self) -> int:
-        """Level of the expanded weights after a refresh (fresh or bootstrapped C, then expanded)."""
-        return (self.bootstrap_depth if self.refresh == "bootstrap" else 0) + 1
-
-    @cached_property
     def refreshes(self) -> tuple[int, ...]:
         """Iterations after which the state is refreshed (never after the last one)."""
         lpi = self.LEVELS_PER_ITERATION
         pack_limit = self.depth - (self.refresh == "bootstrap")
-        out, level = [], 1  # the weights expanded from the upload
+        out, level = [], self.start_level  # the working weights of the upload
         for t in range(1, self.iterations + 1):
             level += lpi
             limit = self.depth if t == self.iterations else pack_limit
@@ -313,10 +309,6 @@ class Plan(RefreshParams):
                 "state_rows": 1 + max(r for r, _ in self.placement.values()),
                 "diagonals": sum(self.ps)}
 
-    def upload_cts(self) -> dict[str, int]:
-        """Ciphertexts of each part of the upload."""
-        return {"X": self.n_data_cts, "Y": self.n_data_cts, "W0": 1}
-
     def expected_ops_per_iteration(self, refreshed: bool = False) -> dict[str, int]:
         """Operation counts of one iteration (step, then the pack for the client's download or
         the refresh; ``refreshed``: with the refresh's bootstrap and re-expansion), from the
@@ -331,17 +323,21 @@ class Plan(RefreshParams):
         rot = 2 * B * (P - L + folds) + P * _log2(R) + moved
         out = {"ct_mult": ct, "pt_mult": pt, "scalar_mult": B * L, "rotation": rot,
                "bootstrap": int(refreshed and self.refresh == "bootstrap")}
-        if refreshed:
+        if refreshed and self.expands:
             out["pt_mult"] += P
             out["rotation"] += moved + P * _log2(self.period_rows)
         return out
 
     def expected_setup_ops(self) -> dict[str, int]:
-        """The server's set-up: Y / n and C0 expanded."""
+        """The server's set-up: Y / n and C0 expanded (where the upload is packed)."""
         P = sum(self.ps)
         moved = len([o for o in self.offsets if o])
-        return {"scalar_mult": self.n_data_cts, "pt_mult": P,
-                "rotation": moved + P * _log2(self.period_rows)}
+        return {"scalar_mult": self.n_data_cts, "pt_mult": P * self.expands,
+                "rotation": (moved + P * _log2(self.period_rows)) * self.expands}
+
+    def upload_cts(self) -> dict[str, int]:
+        """Ciphertexts of each part of the upload: the weights packed, or one per diagonal."""
+        return {"X": self.n_data_cts, "Y": self.n_data_cts, "W0": 1 if self.expands else sum(self.ps)}
 
     # ------------------------------------------------------------------ masks
     def _grid(self) -> np.ndarray:
@@ -406,6 +402,18 @@ def pack_state(plan: Plan, Ws: list[np.ndarray], scale: float = 1.0) -> np.ndarr
     for (l, s), (r, o) in plan.placement.items():
         grid[:, r, o:o + plan.ins[l]] = diagonal(Ws[l], s, plan.ps[l]) * scale
     return grid.ravel()
+
+
+def working_state(plan: Plan, Ws: list[np.ndarray]) -> list[np.ndarray]:
+    """Every diagonal Wd[l][s] of W_1..W_L, in every row at columns 0..in_l-1, layer by layer:
+    the server's working form (what the expansion of a packed state gives)."""
+    out = []
+    for l, W in enumerate(Ws):
+        for s in range(plan.ps[l]):
+            grid = np.zeros((plan.rows, plan.width))
+            grid[:, :plan.ins[l]] = diagonal(W, s, plan.ps[l])
+            out.append(grid.ravel())
+    return out
 
 
 def unpack_state(plan: Plan, vec: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:

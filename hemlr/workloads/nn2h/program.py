@@ -55,7 +55,7 @@ class Client:
         Y = np.eye(plan.K)[y]
         Ws = init_weights(plan.n_features, plan.K, plan.hidden, self.params.seed)
         vectors = {"X": packing.pack_rows(plan, Z0), "Y": packing.pack_rows(plan, Y),
-                   "W0": [packing.pack_state(plan, Ws)]}
+                   "W0": [packing.pack_state(plan, Ws)] if plan.expands else packing.working_state(plan, Ws)}
         up = Upload()
         for name in UPLOAD_NAMES:
             up.cts[name] = [self.he.serialize(self.he.encrypt(v)) for v in vectors[name]]
@@ -74,9 +74,11 @@ class Client:
         Ws = packing.unpack_state(self.plan, self.he.decrypt(self.he.deserialize(blob, level)), scale)
         return self._weights(Ws), Ws
 
-    def encrypt_state(self, state: list[np.ndarray], scale: float) -> bytes:
-        """[W_1, .., W_L] packed and freshly encrypted: the client's refresh."""
-        return self.he.serialize(self.he.encrypt(packing.pack_state(self.plan, state, scale)))
+    def encrypt_state(self, state: list[np.ndarray], scale: float) -> list[bytes]:
+        """[W_1, .., W_L] freshly encrypted, packed or as the working diagonals: the client's refresh."""
+        vectors = ([packing.pack_state(self.plan, state, scale)] if self.plan.expands
+                   else packing.working_state(self.plan, state))
+        return [self.he.serialize(self.he.encrypt(v)) for v in vectors]
 
 
 class Server:
@@ -91,7 +93,7 @@ class Server:
         # D_L = (P - Y) / n: Y / n once (off the critical path, which starts at the weights)
         self.Yn = [he.mul_scalar(y, 1.0 / plan.n) for y in cts["Y"]]
         self._masks: dict[tuple, np.ndarray] = {}
-        self.Wd = self._expand(cts["W0"][0], 1.0)
+        self.load_state(cts["W0"], 1.0)
         self.t = 0
 
     # ------------------------------------------------------------------ helpers
@@ -141,9 +143,14 @@ class Server:
             by_offset.setdefault(o, []).append(he.mul_plain(self.Wd[l][s], self._mask("strip", l, r, scale)))
         return he.add_many([he.rotate(he.add_many(parts), -o) for o, parts in sorted(by_offset.items())])
 
-    def load_state(self, packed: Ciphertext, scale: float) -> None:
-        """Continue from a refreshed packed state, divided by ``scale`` (one level)."""
-        self.Wd = self._expand(packed, scale)
+    def load_state(self, cts: list[Ciphertext], scale: float) -> None:
+        """Continue from a packed state divided by ``scale`` (one level), or from the working
+        diagonals themselves, layer by layer."""
+        if self.plan.expands:
+            self.Wd = self._expand(cts[0], scale)
+            return
+        flat = iter(cts)
+        self.Wd = [[next(flat) for _ in range(p)] for p in self.plan.ps]
 
     def finish_weights(self) -> None:
         """Nothing left: the update is applied in step()."""
