@@ -191,6 +191,23 @@ def test_depth_beyond_security_limit_refused_before_encryption():
     assert he._cc is None and he.ops.snapshot()["encrypt"] == 0
 
 
+def test_a_depth_the_digits_cannot_split_is_refused_at_validation():
+    """Within the bound, 6 digits cannot split 13 levels' 14 towers: the job is refused from the
+    shapes (job_problems), naming the digit counts that split it, before any key exists."""
+    from hemlr.session import job_problems
+
+    he = OpenFHEBackend(ring_dim=1024, security="none", num_large_digits=6)
+    assert he.max_depth() >= 15 and he.depth_problem(15) is None
+    message = he.depth_problem(13)
+    assert message.startswith("openfhe: depth 13 (14 towers) cannot be split into num_large_digits 6 ")
+    assert "num_large_digits 1, 2, 3, 4, 5, 7 split it" in message
+    # the MLR with client refresh needs 13 levels for 2 iterations
+    assert job_problems(he, 8, 4, 2, 2, "client") == [message]
+    with pytest.raises(ParameterError, match="cannot be split"):
+        he.keygen(13, [1])
+    assert he._cc is None
+
+
 def test_max_depth_at_paper_ring_is_fast():
     import time
 

@@ -2,6 +2,8 @@
 ciphertext's last level keeps free, and the refusal of non-finite features."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 #: |z| the cubic sigmoid is trusted on: its least-squares fit interval [-8, 8]. There its
@@ -27,3 +29,17 @@ def nonfinite_problems(X: np.ndarray, dataset: str) -> list[str]:
 def finite_abs(M: np.ndarray) -> np.ndarray:
     """|M| with overflowed entries (inf, NaN) as inf, so that they count as out of range."""
     return np.where(np.isfinite(M), np.abs(M), np.inf)
+
+
+def headroom_problems(peaks: Iterable[tuple[float, str]], iterations: int, dataset: str,
+                      headroom_bits: int, remedy: str) -> list[str]:
+    """The first iteration whose largest weight reaches 2^(headroom_bits - MARGIN_BITS), what the
+    last level holds (empty: none does); ``peaks``: per iteration, that weight and where it is."""
+    limit = 2.0 ** (headroom_bits - MARGIN_BITS)
+    for t, (value, where) in enumerate(peaks, start=1):
+        if value >= limit:
+            return [f"dataset {dataset!r}: the weights reach |W| = {value:.3g} after iteration {t} of "
+                    f"{iterations} ({where}), beyond the ciphertext bound 2^{headroom_bits - MARGIN_BITS} "
+                    f"= {limit:g}: the last level holds values below 2^{headroom_bits} "
+                    f"(first_mod_bits - scale_bits); {remedy}"]
+    return []

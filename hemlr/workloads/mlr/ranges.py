@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bounds import MARGIN_BITS, SIGMOID_BOUND, finite_abs, nonfinite_problems
+from ..bounds import SIGMOID_BOUND, finite_abs, headroom_problems, nonfinite_problems
 from .reference import train_oracle
 
 _REMEDY = "set `standardize: true` on the dataset, or rescale (or correct) the features"
@@ -49,17 +49,12 @@ def range_problems(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int
                    f"range |S| <= {SIGMOID_BOUND:g} (its fit interval; past 16.6 the cubic has the "
                    f"wrong sign and training diverges); {_REMEDY}")
     if headroom_bits is not None:
-        limit = 2.0 ** (headroom_bits - MARGIN_BITS)
-        for t, step in enumerate(steps, start=1):
-            W = np.maximum(finite_abs(step.W), finite_abs(step.V))
-            c, k = np.unravel_index(W.argmax(), W.shape)
-            if W[c, k] >= limit:
-                column = "the bias" if k == 0 else f"feature {k - 1} (0-based)"
-                out.append(
-                    f"dataset {dataset!r}: the weights reach |W| = {W[c, k]:.3g} after iteration "
-                    f"{t} of {iterations} (class {c}, {column}), beyond the ciphertext "
-                    f"bound 2^{headroom_bits - MARGIN_BITS} = {limit:g}: the last level holds values "
-                    f"below 2^{headroom_bits} (first_mod_bits - scale_bits); {_REMEDY}")
-                break  # the first iteration past the bound is the one to report
+        out += headroom_problems(map(_largest_weight, steps), iterations, dataset, headroom_bits, _REMEDY)
     return out
 
+
+def _largest_weight(step) -> tuple[float, str]:
+    """The largest |W| or |V| of an oracle step, and where it is."""
+    W = np.maximum(finite_abs(step.W), finite_abs(step.V))
+    c, k = np.unravel_index(W.argmax(), W.shape)
+    return float(W[c, k]), f"class {c}, " + ("the bias" if k == 0 else f"feature {k - 1} (0-based)")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..bounds import MARGIN_BITS, SIGMOID_BOUND, finite_abs, nonfinite_problems
-from .reference import NNParams, train_reference
+from ..bounds import SIGMOID_BOUND, finite_abs, headroom_problems, nonfinite_problems
+from .reference import NNParams, NNStep, train_reference
 
 
 def range_problems(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int, dataset: str,
@@ -37,17 +37,13 @@ def range_problems(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: int
                        f"dominates its row")
             break
     if headroom_bits is not None:
-        limit = 2.0 ** (headroom_bits - MARGIN_BITS)
-        for t, step in enumerate(steps, start=1):
-            layer, value = max(enumerate((float(finite_abs(W).max()) for W in step.Ws), start=1),
-                               key=lambda lv: lv[1])
-            if value >= limit:
-                out.append(f"dataset {dataset!r}: the weights W{layer} reach |W| = {value:.3g} after "
-                           f"iteration {t} of "
-                           f"{iterations}, beyond the ciphertext bound 2^{headroom_bits - MARGIN_BITS} "
-                           f"= {limit:g}: the last level holds values below 2^{headroom_bits} "
-                           f"(first_mod_bits - scale_bits); use a larger first_mod_bits - scale_bits, "
-                           f"fewer iterations or smaller learning rates")
-                break  # the first iteration past the bound is the one to report
+        out += headroom_problems(map(_largest_weight, steps), iterations, dataset, headroom_bits,
+                                 "use a larger first_mod_bits - scale_bits, fewer iterations or "
+                                 "smaller learning rates")
     return out
 
+
+def _largest_weight(step: NNStep) -> tuple[float, str]:
+    """The largest |W| of a reference step, and its layer."""
+    layer, value = max(enumerate((float(finite_abs(W).max()) for W in step.Ws), start=1), key=lambda lv: lv[1])
+    return value, f"W{layer}"
