@@ -31,6 +31,9 @@ JOB = ["dataset", "workload", "backend"]
 #: the workload of rows written before the workload column existed: the paper's MLR, the only
 #: algorithm then
 LEGACY_WORKLOAD = "mlr"
+#: a workload's parameters (the results' workload_params) in rows written before it had any:
+#: the values that reproduce what it did then
+LEGACY_WORKLOAD_PARAMS = {"mlr": "layout=paper"}
 
 #: the row's server operations by kind, level and width (backends.ops.LevelKey), as JSON (ops_json)
 OPS_BY_LEVEL = "ops_by_level"

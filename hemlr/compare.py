@@ -91,6 +91,9 @@ def read_results(path: Pathish) -> pd.DataFrame:
         raise ValueError(f"{path}: cannot read it as a table ({exc})") from exc
     if "workload" not in df and "backend" in df:  # a run from before workloads: the paper's MLR
         df = df.assign(workload=col.LEGACY_WORKLOAD)
+    if "workload_params" in df and "workload_kind" in df:  # a run from before a workload had parameters
+        legacy = df["workload_params"].fillna("").eq("") & df["workload_kind"].isin(list(col.LEGACY_WORKLOAD_PARAMS))
+        df.loc[legacy, "workload_params"] = df.loc[legacy, "workload_kind"].map(col.LEGACY_WORKLOAD_PARAMS)
     missing = [c for c in (*col.JOB, "iteration") if c not in df]
     if missing:
         raise ValueError(f"{path}: not a results table of hemlr (no column {', '.join(missing)})")

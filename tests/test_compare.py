@@ -101,6 +101,19 @@ def test_tables_read_alike_from_parquet_csv_and_run_folders(tmp_path: Path):
     assert len(c.matched) == 2 and not c.only_a and not c.only_b  # 32768 and 32768.0, None and "" agree
 
 
+def test_an_mlr_run_from_before_its_layout_parameter_matches_the_papers_layout(tmp_path: Path):
+    """MLR rows written before ``layout`` existed name no parameters; read, they are the paper's
+    layout, so they pair with today's paper-layout jobs and not with the diagonal ones."""
+    old = run("old", {TENSEAL: [3.0]})  # workload_params ""
+    new = pd.concat([run("new", {TENSEAL: [3.0]}, workload_params="layout=paper"),
+                     run("new", {TENSEAL: [1.0]}, workload="mlr-diagonal", workload_params="layout=diagonal")])
+    old.to_csv(tmp_path / "old.csv", index=False)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    c = compare(read_results(tmp_path / "old.csv"), read_results(tmp_path / "new.csv"))
+    assert names(c.matched) == [f"mlr / {TENSEAL} on digits"]
+    assert names(c.only_b) == [f"mlr-diagonal / {TENSEAL} on digits"] and not c.only_a
+
+
 def test_provenance_differences_and_load():
     a = run("a", {TENSEAL: [3.0]}, cpu_busy_pct_before=2.0)
     b = run("b", {TENSEAL: [3.0]}, git_commit="def5678", library_version="0.3.17", hostname="other",

@@ -15,14 +15,22 @@ from hemlr.workload_checks import checks_for
 
 from .conftest import make_factory
 
-CASES = [(name, library, check) for name in workloads.names() for library in registry.libraries()
+#: every workload with its TEST_PARAMS, and the variants of its parameters that change the
+#: encrypted program (not only the numbers)
+SPECS = [{"workload": name, **workloads.workload_class(name).TEST_PARAMS} for name in workloads.names()]
+SPECS += [{"workload": "mlr", "layout": "diagonal"}]
+CASES = [(spec, library, check) for spec in SPECS for library in registry.libraries()
          for check in checks_for(registry.backend_class(library))]
 
 
-@pytest.mark.parametrize("name, library, check", CASES, ids=[f"{w}-{lib}-{c.__name__}" for w, lib, c in CASES])
-def test_workload_checks(name: str, library: str, check) -> None:
-    cls = workloads.workload_class(name)
-    check(workloads.make_workload({"workload": name, **cls.TEST_PARAMS}), make_factory(library))
+def _spec_id(spec: dict) -> str:
+    return "-".join(str(v) for k, v in spec.items() if k not in ("hidden",))
+
+
+@pytest.mark.parametrize("spec, library, check", CASES,
+                         ids=[f"{_spec_id(s)}-{lib}-{c.__name__}" for s, lib, c in CASES])
+def test_workload_checks(spec: dict, library: str, check) -> None:
+    check(workloads.make_workload(dict(spec)), make_factory(library))
 
 
 # One weight vector per class, each iteration W <- W + lr * (class means of the features): one
@@ -85,7 +93,7 @@ class Client:
         return W, W
 
     def encrypt_state(self, state, scale):
-        return self._pack(state * scale)
+        return [self._pack(state * scale)]
 
 
 class Server:
@@ -106,8 +114,8 @@ class Server:
     def pack_state(self, scale):
         return self.he.mul_scalar(self.W, scale)
 
-    def load_state(self, packed, scale):
-        self.W = self.he.mul_scalar(packed, 1.0 / scale)
+    def load_state(self, cts, scale):
+        self.W = self.he.mul_scalar(cts[0], 1.0 / scale)
 
 
 class MeanAdder(Workload):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 
@@ -33,21 +34,136 @@ from hemlr.workloads.schedule import log2 as _log2
 
 
 @dataclass(frozen=True)
-class Plan(RefreshParams):
-    """Shapes, layout and the rotation/level schedule of one training problem."""
+class Schedule(RefreshParams):
+    """What both MLR layouts share: the problem's shapes and, from a layout's levels per
+    iteration, the depth of the keys and where the state is refreshed. A layout defines
+    ``cols`` (columns of a row, a power of two) and refuses (ValueError, naming the shape and
+    the remedy) what cannot fit, before any key exists."""
 
     n: int
     d: int
     K: int
     slots: int
     iterations: int
-    window: int | None = None  # p; None = the largest that needs no per-class rotation
+
+    #: levels consumed per iteration on the critical path V_{t-1} -> V_t (the layout's)
+    LEVELS_PER_ITERATION: ClassVar[int]
 
     def __post_init__(self) -> None:
         if self.K < 2:
             raise ValueError("multiclass training needs K >= 2 classes")
         if self.n < 1 or self.d < 1 or self.iterations < 1:
             raise ValueError("n, d and iterations must be positive")
+        self._check_layout()
+        if self.refresh not in REFRESH:
+            raise ValueError(f"refresh {self.refresh!r} is not allowed; allowed: {', '.join(REFRESH)}")
+        if self.refresh != "none":
+            if self.max_depth is None:
+                raise ValueError(f"refresh: {self.refresh} needs the parameters' max_depth")
+            if self.state_rows > self.period_rows:
+                raise ValueError(
+                    f"the packed weight state needs {self.state_rows} rows of {self.cols} columns, but "
+                    f"a refresh period of {self.period_rows * self.cols} slots holds "
+                    f"{self.period_rows}; use a larger ring_dim")
+        if self.depth > (self.max_depth if self.max_depth is not None else self.depth):
+            raise ValueError(
+                f"{self.iterations} iterations need multiplicative depth {self.depth}, but the "
+                f"parameters hold at most {self.max_depth} levels; use refresh: client or "
+                f"bootstrap, a larger ring_dim or fewer iterations")
+        self.refreshes  # noqa: B018 (raises when an iteration cannot fit)
+
+    def _check_layout(self) -> None:
+        """Raise ValueError when the layout cannot hold the shapes (before the schedule)."""
+
+    @property
+    def state_rows(self) -> int:
+        """Rows of one refresh period the packed state (W and V) takes."""
+        return 2 * self.K
+
+    @cached_property
+    def rows(self) -> int:
+        return self.slots // self.cols
+
+    @cached_property
+    def n_data_cts(self) -> int:
+        return math.ceil(self.n / self.rows)
+
+    @cached_property
+    def rowsum_steps(self) -> list[int]:
+        """Whole-row rotations summing all rows (cyclic: R * C = slots)."""
+        return [self.cols << i for i in range(_log2(self.rows))]
+
+    @cached_property
+    def period_rows(self) -> int:
+        """Rows after which the packed state repeats (a bootstrap works on that period)."""
+        return (self.bootstrap_slots or self.slots) // self.cols
+
+    def normalize(self, step: int) -> int:
+        """A rotation step as the keys name it: in (-slots/2, slots/2]."""
+        s = int(step) % self.slots
+        return s - self.slots if s > self.slots // 2 else s
+
+    @cached_property
+    def depth(self) -> int:
+        """Total multiplicative depth of the keys.
+
+        A cycle of k iterations from weights at level r needs r + Lk + 1 levels: L per
+        iteration on V, then one for the W update or, before a refresh, for packing the
+        state (the update is folded into the packing masks), plus a spare one before a
+        bootstrap. Without refresh: r = 1 (the setup expansion), k = T. Client refresh:
+        r = 0 (the client uploads the working form), the smallest depth that holds the most
+        iterations per round trip. Bootstrap: the parameters' depth, or less when the run
+        needs less.
+        """
+        lpi = self.LEVELS_PER_ITERATION
+        if self.refresh == "none":
+            return self.start_level + lpi * self.iterations + 1
+        k = self.refresh_every
+        if self.refresh == "client":
+            k = min(self.iterations, k or (self.max_depth - self.start_level - 1) // lpi)
+            return self.start_level + lpi * max(k, 1) + 1
+        if self.bootstrap_depth + 3 + lpi > self.max_depth:
+            raise ValueError(
+                f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of "
+                f"{self.max_depth} levels; one iteration between bootstraps needs "
+                f"{3 + lpi} (expand, {lpi}, pack, one spare for the bootstrap)")
+        if k:
+            return self.bootstrap_depth + 3 + lpi * k
+        # No deeper than what the run needs: every level costs time in every operation.
+        return min(self.max_depth, max(self.bootstrap_depth + 3 + lpi, 2 + lpi * self.iterations))
+
+    @cached_property
+    def refreshes(self) -> tuple[int, ...]:
+        """Iterations after which the state is refreshed (never after the last one).
+
+        The packed state may use every level for a client, all but one for a bootstrap
+        (OpenFHE rescales its input first); the last W may use every level.
+        """
+        lpi = self.LEVELS_PER_ITERATION
+        pack_limit = self.depth - (self.refresh == "bootstrap")
+        out, level = [], self.start_level  # V and W after the setup
+        for t in range(1, self.iterations + 1):
+            level += lpi
+            limit = self.depth if t == self.iterations else pack_limit
+            if level + 1 > limit:
+                raise ValueError(f"iteration {t} needs level {level + 1}, the keys hold {limit}")
+            following = self.depth if t + 1 == self.iterations else pack_limit
+            if t < self.iterations and level + lpi + 1 > following:
+                out.append(t)
+                level = self.restart_level
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Plan(Schedule):
+    """The paper's Volley-Revolver layout and its rotation/level schedule."""
+
+    window: int | None = None  # p; None = the largest that needs no per-class rotation
+
+    #: Z*V, score mask, two for the cubic, window mask, times Z*Bbar.
+    LEVELS_PER_ITERATION: ClassVar[int] = 6
+
+    def _check_layout(self) -> None:
         if self.cols > self.slots:
             raise ValueError(
                 f"a ciphertext of {self.slots} slots cannot hold one row of {self.cols} "
@@ -60,35 +176,11 @@ class Plan(RefreshParams):
         if p < 1 or p & (p - 1) or self.K * p > self.cols - self.d + p or self.K * p > self.cols:
             raise ValueError(
                 f"window {p} does not fit: K*p must be <= C - d + p = {self.cols - self.d + p}")
-        if self.refresh not in REFRESH:
-            raise ValueError(f"refresh {self.refresh!r} is not allowed; allowed: {', '.join(REFRESH)}")
-        if self.refresh != "none":
-            if self.max_depth is None:
-                raise ValueError(f"refresh: {self.refresh} needs the parameters' max_depth")
-            if 2 * self.K > self.period_rows:
-                raise ValueError(
-                    f"the packed weight state needs {2 * self.K} rows of {self.cols} columns, but "
-                    f"a refresh period of {self.period_rows * self.cols} slots holds "
-                    f"{self.period_rows}; use a larger ring_dim")
-        if self.depth > (self.max_depth if self.max_depth is not None else self.depth):
-            raise ValueError(
-                f"{self.iterations} iterations need multiplicative depth {self.depth}, but the "
-                f"parameters hold at most {self.max_depth} levels; use refresh: client or "
-                f"bootstrap, a larger ring_dim or fewer iterations")
-        self.refreshes  # noqa: B018 (raises when an iteration cannot fit)
 
     # ------------------------------------------------------------------ layout
     @cached_property
     def cols(self) -> int:
         return next_pow2(self.d + self.K - 1)
-
-    @cached_property
-    def rows(self) -> int:
-        return self.slots // self.cols
-
-    @cached_property
-    def n_data_cts(self) -> int:
-        return math.ceil(self.n / self.rows)
 
     @cached_property
     def p(self) -> int:
@@ -154,11 +246,6 @@ class Plan(RefreshParams):
         return [self.K * self.p * j for j in range(min(self.blocks_per_group, self.n_data_cts))]
 
     @cached_property
-    def rowsum_steps(self) -> list[int]:
-        """Whole-row rotations summing all rows (cyclic: R * C = slots)."""
-        return [self.cols << i for i in range(_log2(self.rows))]
-
-    @cached_property
     def rotation_steps(self) -> list[int]:
         """Every rotation step the server uses: the client makes exactly these keys."""
         steps = set(self.tree_steps) | set(self.tail_steps) | set(self.spread_steps)
@@ -166,68 +253,7 @@ class Plan(RefreshParams):
         for b in range(self.n_data_cts):
             for c in range(self.K):
                 steps |= set(self.replicate_steps(b, c))
-        half = self.slots // 2
-        norm = {((s % self.slots) - self.slots if s % self.slots > half else s % self.slots)
-                for s in steps}
-        return sorted(norm - {0})
-
-    #: levels consumed per iteration on the critical path V_{t-1} -> V_t:
-    #: Z*V, score mask, two for the cubic, window mask, times Z*Bbar.
-    LEVELS_PER_ITERATION = 6
-
-    @cached_property
-    def depth(self) -> int:
-        """Total multiplicative depth of the keys.
-
-        A cycle of k iterations from weights at level r needs r + 6k + 1 levels: 6 per
-        iteration on V, then one for the W update or, before a refresh, for packing the
-        state (the update is folded into the packing masks), plus a spare one before a
-        bootstrap. Without refresh: r = 1 (the
-        setup expansion), k = T. Client refresh: r = 0 (the client uploads the working form),
-        the smallest depth that holds the most iterations per round trip. Bootstrap: the parameters' depth, or less when the
-        run needs less.
-        """
-        if self.refresh == "none":
-            return 1 + self.LEVELS_PER_ITERATION * self.iterations + 1
-        k = self.refresh_every
-        if self.refresh == "client":
-            k = min(self.iterations, k or (self.max_depth - self.start_level - 1) // self.LEVELS_PER_ITERATION)
-            return self.start_level + self.LEVELS_PER_ITERATION * max(k, 1) + 1
-        if self.bootstrap_depth + 3 + self.LEVELS_PER_ITERATION > self.max_depth:
-            raise ValueError(
-                f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of "
-                f"{self.max_depth} levels; one iteration between bootstraps needs "
-                f"{3 + self.LEVELS_PER_ITERATION} (expand, 6, pack, one spare for the bootstrap)")
-        if k:
-            return self.bootstrap_depth + 3 + self.LEVELS_PER_ITERATION * k
-        # No deeper than what the run needs: every level costs time in every operation.
-        return min(self.max_depth, max(self.bootstrap_depth + 3 + self.LEVELS_PER_ITERATION,
-                                       2 + self.LEVELS_PER_ITERATION * self.iterations))
-
-    @cached_property
-    def refreshes(self) -> tuple[int, ...]:
-        """Iterations after which the state is refreshed (never after the last one).
-
-        The packed state may use every level for a client, all but one for a bootstrap
-        (OpenFHE rescales its input first); the last W may use every level.
-        """
-        pack_limit = self.depth - (self.refresh == "bootstrap")
-        out, level = [], self.start_level  # V and W after the setup
-        for t in range(1, self.iterations + 1):
-            level += self.LEVELS_PER_ITERATION
-            limit = self.depth if t == self.iterations else pack_limit
-            if level + 1 > limit:
-                raise ValueError(f"iteration {t} needs level {level + 1}, the keys hold {limit}")
-            following = self.depth if t + 1 == self.iterations else pack_limit
-            if t < self.iterations and level + self.LEVELS_PER_ITERATION + 1 > following:
-                out.append(t)
-                level = self.restart_level
-        return tuple(out)
-
-    @cached_property
-    def period_rows(self) -> int:
-        """Rows after which the packed state repeats (a bootstrap works on that period)."""
-        return (self.bootstrap_slots or self.slots) // self.cols
+        return sorted({self.normalize(s) for s in steps} - {0})
 
     def state_mask(self, c: int, w: float, v: float) -> np.ndarray:
         """w in row c and v in row K + c of every period: packs class c's weights."""

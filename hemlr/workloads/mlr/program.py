@@ -25,6 +25,17 @@ UPLOAD_NAMES = ("Z", "Y", "Bbar_inv", "W0")
 BBAR_EXPONENT = "bbar_exponent"
 
 
+def bbar_upload(Z: np.ndarray) -> tuple[np.ndarray, int]:
+    """(Bbar_inv * 2^e, e): what the client uploads of Bbar_inv, and the public exponent."""
+    bbar = packing.bbar_inv(Z)
+    # A feature that is zero in every training row has Bbar_inv = 1/eps = 1e10 but a
+    # gradient of exactly 0: sending 0 leaves every product unchanged and keeps the
+    # ciphertext in range (1e10 overflows a CKKS scale).
+    bbar[~Z.any(axis=0)] = 0.0
+    exponent = max(0, math.ceil(-math.log2(bbar.max())))
+    return bbar * 2.0 ** exponent, exponent
+
+
 class Client:
     """Data owner: keys, packing, encryption, decryption."""
 
@@ -40,16 +51,11 @@ class Client:
         Z = packing.design_matrix(X)
         Y = np.eye(plan.K)[y]
         W0 = np.full((plan.K, plan.d), W_INIT)
-        bbar = packing.bbar_inv(Z)
-        # A feature that is zero in every training row has Bbar_inv = 1/eps = 1e10 but a
-        # gradient of exactly 0: sending 0 leaves every product unchanged and keeps the
-        # ciphertext in range (1e10 overflows a CKKS scale).
-        bbar[~Z.any(axis=0)] = 0.0
-        exponent = max(0, math.ceil(-math.log2(bbar.max())))
+        bbar, exponent = bbar_upload(Z)
         vectors = {
             "Z": packing.pack_rows(plan, Z),
             "Y": packing.pack_labels(plan, Y),
-            "Bbar_inv": [packing.pack_replicated(plan, bbar * 2.0 ** exponent)],
+            "Bbar_inv": [packing.pack_replicated(plan, bbar)],
             "W0": ([packing.pack_weights(plan, W0)] if plan.expands
                    else [packing.pack_replicated(plan, w) for w in W0]),
         }

@@ -43,6 +43,7 @@ from functools import cached_property
 import numpy as np
 
 from hemlr.columns import REFRESH
+from hemlr.workloads.diagonals import diagonal, undiagonal
 from hemlr.workloads.schedule import RefreshParams, next_pow2
 from hemlr.workloads.schedule import log2 as _log2
 
@@ -363,28 +364,6 @@ class Plan(RefreshParams):
 
 
 # ---------------------------------------------------------------------- client packing
-def diagonal(W: np.ndarray, s: int, p: int) -> np.ndarray:
-    """Diagonal s of W (out x in): column c holds W[(c + s) mod p, c], 0 where that row >= out."""
-    out, n_in = W.shape
-    rows = (np.arange(n_in) + s) % p
-    d = np.zeros(n_in)
-    ok = rows < out
-    d[ok] = W[rows[ok], np.arange(n_in)[ok]]
-    return d
-
-
-def undiagonal(diags: list[np.ndarray], out: int) -> np.ndarray:
-    """The out x in matrix of its p diagonals (inverse of :func:`diagonal`)."""
-    p, n_in = len(diags), diags[0].shape[0]
-    W = np.zeros((out, n_in))
-    cols = np.arange(n_in)
-    for s, d in enumerate(diags):
-        rows = (cols + s) % p
-        ok = rows < out
-        W[rows[ok], cols[ok]] = d[ok]
-    return W
-
-
 def pack_rows(plan: Plan, M: np.ndarray) -> list[np.ndarray]:
     """Rows of M (n x <= w) into B slot vectors, row r of vector b = row b*R + r."""
     out = []
