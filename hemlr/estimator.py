@@ -25,6 +25,8 @@ from backends.base import CKKSBackend, ParameterError
 
 from .columns import REFRESH
 from .session import open_session
+from .workloads import make_workload
+from .workloads.mlr import LAYOUTS
 
 
 class HEMLRClassifier(ClassifierMixin, BaseEstimator):
@@ -53,6 +55,9 @@ class HEMLRClassifier(ClassifierMixin, BaseEstimator):
         With ``refresh="bootstrap"`` (ignored otherwise): a bound on the weight state's
         magnitude; the state is divided by the power of two at or above it before each
         bootstrap, whose input must stay below 1.
+    layout : {"paper", "diagonal"}, default="paper"
+        How the ciphertexts hold data and weights: the paper's Volley Revolver, or the
+        weights' diagonals (the same weights in fewer rotations and levels).
 
     Attributes
     ----------
@@ -68,13 +73,14 @@ class HEMLRClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, backend: str | dict[str, Any] = "plaintext",
                  backend_params: dict[str, Any] | None = None, iterations: int = 2,
                  refresh: str = "none", refresh_every: int | None = None,
-                 state_bound: float = 1.0) -> None:
+                 state_bound: float = 1.0, layout: str = LAYOUTS[0]) -> None:
         self.backend = backend
         self.backend_params = backend_params
         self.iterations = iterations
         self.refresh = refresh
         self.refresh_every = refresh_every
         self.state_bound = state_bound
+        self.layout = layout
 
     @property
     def _parameter_constraints(self) -> dict[str, list[Any]]:
@@ -86,6 +92,7 @@ class HEMLRClassifier(ClassifierMixin, BaseEstimator):
             "refresh": [StrOptions(set(REFRESH))],
             "refresh_every": [Interval(Integral, 1, None, closed="left"), None],
             "state_bound": [Interval(Real, 0, None, closed="neither")],
+            "layout": [StrOptions(set(LAYOUTS))],
         }
 
     def _make_backend(self) -> CKKSBackend:
@@ -123,7 +130,8 @@ class HEMLRClassifier(ClassifierMixin, BaseEstimator):
         refresh_every = None if self.refresh_every is None else int(self.refresh_every)
         session = open_session(self._make_backend(), X, codes, len(self.classes_),
                                int(self.iterations), refresh=self.refresh,
-                               state_bound=float(self.state_bound), refresh_every=refresh_every)
+                               state_bound=float(self.state_bound), refresh_every=refresh_every,
+                               workload=make_workload({"workload": "mlr", "layout": self.layout}))
         self.weights_history_ = [record.weights for record in session]
         W = self.weights_history_[-1]
         self.intercept_, self.coef_ = W[:, 0], W[:, 1:]

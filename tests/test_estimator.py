@@ -44,13 +44,13 @@ def test_fit_predict_matches_oracle_with_arbitrary_labels() -> None:
 
 def test_clone_and_params() -> None:
     clf = HEMLRClassifier(backend="plaintext", backend_params=RING, iterations=1, refresh="client",
-                          refresh_every=1, state_bound=2.0)
+                          refresh_every=1, state_bound=2.0, layout="diagonal")
     assert clone(clf).get_params() == {
         "backend": "plaintext", "backend_params": RING, "iterations": 1, "refresh": "client",
-        "refresh_every": 1, "state_bound": 2.0}
+        "refresh_every": 1, "state_bound": 2.0, "layout": "diagonal"}
     assert HEMLRClassifier().get_params() == {
         "backend": "plaintext", "backend_params": None, "iterations": 2, "refresh": "none",
-        "refresh_every": None, "state_bound": 1.0}
+        "refresh_every": None, "state_bound": 1.0, "layout": "paper"}
 
 
 @parametrize_with_checks([HEMLRClassifier()])  # plaintext backend; no check skipped or xfailed
@@ -163,6 +163,16 @@ def test_dict_backend_is_library_plus_backend_params(digits3) -> None:
         HEMLRClassifier(backend={"library": "plaintext"}, backend_params=RING).fit(X, y)
     with pytest.raises(ValueError, match="a dict backend needs 'library', one of .*plaintext"):
         HEMLRClassifier(backend=RING).fit(X, y)
+
+
+def test_both_layouts_fit_the_same_weights_and_a_bad_one_is_named(digits3) -> None:
+    X, y = digits3
+    # the diagonal layout's 2 x 4 diagonal rows of 128 columns need 1024 slots
+    paper, diagonal = (HEMLRClassifier(backend_params={"ring_dim": 4096}, iterations=3, layout=layout).fit(X, y)
+                       for layout in ("paper", "diagonal"))
+    assert np.allclose(paper.coef_, diagonal.coef_, atol=1e-12)
+    with pytest.raises(ValueError, match="The 'layout' parameter of HEMLRClassifier must be a str among"):
+        HEMLRClassifier(layout="diag").fit(X, y)
 
 
 # ---------------------------------------------------------------- refresh (issue 21.9)

@@ -21,12 +21,16 @@ from .ranges import range_problems
 from .reference import OracleStep, linear_scores, train_oracle
 
 
+#: how the ciphertexts hold the data and the weights (the first: the paper's, the default)
+LAYOUTS = ("paper", "diagonal")
+
+
 class QuadraticGradientMLR(Workload):
     name: ClassVar[str] = "mlr"
     title: ClassVar[str] = "quadratic-gradient NAG, cubic sigmoid (Chiang 2023, paper mode)"
     PARAMS_SCHEMA: ClassVar[dict] = {
         "type": "object", "additionalProperties": False, "properties": {
-            "layout": {"enum": ["paper", "diagonal"], "default": "paper",
+            "layout": {"enum": list(LAYOUTS), "default": LAYOUTS[0],
                        "description": "how the ciphertexts hold data and weights: paper = the paper's "
                                       "Volley Revolver (6 levels per iteration); diagonal = the weights' "
                                       "diagonals (4 levels, far fewer rotations, more rotation keys); "
