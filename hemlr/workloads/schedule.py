@@ -1,9 +1,12 @@
 """What every workload's plan shares: slot arithmetic (rows and windows are powers of two, so
-that rotation trees halve them exactly) and the parameters of how a state gets its levels back."""
+that rotation trees halve them exactly), the parameters of how a state gets its levels back and,
+from a plan's levels per iteration, the depth of its keys and where it refreshes."""
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
 
 
 def next_pow2(x: int) -> int:
@@ -18,7 +21,12 @@ def log2(x: int) -> int:
 
 @dataclass(frozen=True, kw_only=True)
 class RefreshParams:
-    """How a plan's state gets its levels back, by keyword after the plan's own shapes."""
+    """How a plan's state gets its levels back, by keyword after the plan's own shapes, and the
+    schedule that follows from the plan's ``iterations`` (a field of its own) and
+    ``LEVELS_PER_ITERATION``."""
+
+    #: levels one iteration consumes on the critical path of the state (the plan's)
+    LEVELS_PER_ITERATION: ClassVar[int]
 
     #: "none", "client" (a round trip to the client, who re-encrypts the state) or "bootstrap"
     #: (on the server): hemlr.columns.REFRESH
@@ -51,3 +59,63 @@ class RefreshParams:
         """Level of the working weights after a refresh: a bootstrap's output (or a fresh
         encryption), then the expansion where there is one."""
         return (self.bootstrap_depth if self.refresh == "bootstrap" else 0) + self.start_level
+
+    @property
+    def subject(self) -> str:
+        """What a refusal names after "iteration" (e.g. " of the network 400 -> 32 -> 10")."""
+        return ""
+
+    @cached_property
+    def depth(self) -> int:
+        """Total multiplicative depth of the keys.
+
+        A cycle of k iterations from the working weights at level r needs r + Lk + 1 levels: L
+        per iteration, then one to pack the state (for the client, for a refresh, or before a
+        bootstrap, which also needs one spare level). Without refresh: r = 1 (the upload
+        expanded), k = T. Client refresh: r = 0 (the client uploads the working form), the
+        most iterations per round trip the parameters hold. Bootstrap: r = bootstrap_depth + 1,
+        the parameters' depth, or less when the run needs less.
+        """
+        lpi = self.LEVELS_PER_ITERATION
+        if self.refresh == "none":
+            return self.start_level + lpi * self.iterations + 1
+        k = self.refresh_every
+        if self.refresh == "client":
+            k = min(self.iterations, k or (self.max_depth - self.start_level - 1) // lpi)
+            if k < 1:
+                raise ValueError(
+                    f"one iteration{self.subject} needs depth {self.start_level + lpi + 1} between client "
+                    f"refreshes, the parameters hold {self.max_depth}; use a larger ring_dim or a larger "
+                    f"modulus budget")
+            return self.start_level + lpi * k + 1
+        if self.bootstrap_depth + 3 + lpi > self.max_depth:
+            raise ValueError(
+                f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of {self.max_depth} levels; "
+                f"one iteration{self.subject} between bootstraps needs {3 + lpi} (expand, {lpi}, pack, one "
+                f"spare for the bootstrap); use a larger ring_dim, a larger modulus budget or refresh: client")
+        if k:
+            return self.bootstrap_depth + 3 + lpi * k
+        # No deeper than what the run needs: every level costs time in every operation.
+        return min(self.max_depth, max(self.bootstrap_depth + 3 + lpi, 2 + lpi * self.iterations))
+
+    @cached_property
+    def refreshes(self) -> tuple[int, ...]:
+        """Iterations after which the state is refreshed (never after the last one).
+
+        The packed state may use every level for a client, all but one for a bootstrap
+        (OpenFHE rescales its input first); the last weights may use every level.
+        """
+        lpi = self.LEVELS_PER_ITERATION
+        pack_limit = self.depth - (self.refresh == "bootstrap")
+        out, level = [], self.start_level  # the working weights of the upload
+        for t in range(1, self.iterations + 1):
+            level += lpi
+            limit = self.depth if t == self.iterations else pack_limit
+            if level + 1 > limit:
+                raise ValueError(f"iteration {t}{self.subject} needs level {level + 1}, the keys hold "
+                                 f"{limit}; use refresh: client or bootstrap")
+            following = self.depth if t + 1 == self.iterations else pack_limit
+            if t < self.iterations and level + lpi + 1 > following:
+                out.append(t)
+                level = self.restart_level
+        return tuple(out)

@@ -30,13 +30,13 @@ from typing import ClassVar
 import numpy as np
 
 from backends.base import Ciphertext, CKKSBackend
-from hemlr.workloads.base import Upload, publish_keys
+from hemlr.workloads.base import Upload
 from hemlr.workloads.diagonals import diagonal, undiagonal
 from hemlr.workloads.schedule import log2, next_pow2
 
-from .plan import Schedule, design_matrix, pack_replicated, pack_rows
-from .program import BBAR_EXPONENT, UPLOAD_NAMES, bbar_upload
-from .reference import SIG3_A, SIG3_B, W_INIT, nag_constants
+from .plan import Schedule, pack_replicated, pack_rows
+from .program import BBAR_EXPONENT, Client, NAGState
+from .reference import SIG3_A, SIG3_B, nag_constants
 
 
 @dataclass(frozen=True)
@@ -148,47 +148,31 @@ def unpack_state(plan: DiagonalPlan, vec: np.ndarray, scale: float = 1.0) -> tup
     return tuple(undiagonal(list(grid[first:first + plan.p, :plan.d]), plan.K) for first in (0, plan.p))
 
 
-class DiagonalClient:
-    """Data owner: keys, packing, encryption, decryption."""
+class DiagonalClient(Client):
+    """The paper layout's client with the diagonal layout's packing."""
 
-    def __init__(self, backend: CKKSBackend, plan: DiagonalPlan) -> None:
-        self.he = backend
-        self.plan = plan
-
-    def keygen(self) -> bytes:
-        return publish_keys(self.he, self.plan)
-
-    def encrypt_upload(self, X: np.ndarray, y: np.ndarray) -> Upload:
+    def _upload_vectors(self, Z: np.ndarray, Y: np.ndarray, bbar: np.ndarray,
+                        W0: np.ndarray) -> dict[str, list[np.ndarray]]:
         plan = self.plan
-        Z = design_matrix(X)
-        bbar, exponent = bbar_upload(Z)
-        W0 = np.full((plan.K, plan.d), W_INIT)
-        vectors = {"Z": pack_rows(plan, Z), "Y": pack_rows(plan, np.eye(plan.K)[y]),
-                   "Bbar_inv": [pack_replicated(plan, bbar)],
-                   # V0 = W0: the packed state, or V0's diagonals in the working form
-                   "W0": [pack_state(plan, W0, W0)] if plan.expands else working_form(plan, W0)}
-        up = Upload(meta={BBAR_EXPONENT: exponent})
-        for name in UPLOAD_NAMES:
-            up.cts[name] = [self.he.serialize(self.he.encrypt(v)) for v in vectors[name]]
-        return up
+        return {"Z": pack_rows(plan, Z), "Y": pack_rows(plan, Y), "Bbar_inv": [pack_replicated(plan, bbar)],
+                # V0 = W0: the packed state, or V0's diagonals in the working form
+                "W0": [pack_state(plan, W0, W0)] if plan.expands else working_form(plan, W0)}
 
-    def decrypt_state(self, blob: bytes, level: int, scale: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """A packed state -> (W, the state (W, V)), each K x d."""
-        W, V = unpack_state(self.plan, self.he.decrypt(self.he.deserialize(blob, level)), scale)
-        return W, (W, V)
+    def _unpack_state(self, vec: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        return unpack_state(self.plan, vec, scale)
 
-    def encrypt_state(self, state: tuple[np.ndarray, np.ndarray], scale: float) -> list[bytes]:
-        """(W, V) freshly encrypted, packed or as 2p working diagonals: the client's refresh."""
-        vectors = ([pack_state(self.plan, *state, scale)] if self.plan.expands
-                   else [v for M in state for v in working_form(self.plan, M)])
-        return [self.he.serialize(self.he.encrypt(v)) for v in vectors]
+    def _state_vectors(self, state: tuple[np.ndarray, np.ndarray], scale: float) -> list[np.ndarray]:
+        """(W, V) packed, or as 2p working diagonals where the plan does not expand."""
+        if self.plan.expands:
+            return [pack_state(self.plan, *state, scale)]
+        return [v for M in state for v in working_form(self.plan, M)]
 
     def decrypt_weights(self, blobs: list[bytes], level: int) -> np.ndarray:
         """The packed W (one ciphertext) -> the K x d weight matrix."""
         return self.decrypt_state(blobs[0], level, 1.0)[0]
 
 
-class DiagonalServer:
+class DiagonalServer(NAGState):
     """Runs the iterations on ciphertexts deserialized from the client's bytes."""
 
     def __init__(self, he: CKKSBackend, plan: DiagonalPlan, upload: Upload) -> None:
@@ -248,22 +232,6 @@ class DiagonalServer:
         E = he.parallel_map(lambda b: self._residual(b, Vrot, c), range(plan.n_data_cts))
         Q = he.parallel_map(lambda s: self._gradient(s, E), range(plan.p))
         self.V_prev, self.V = self.V, [he.add(w, q) for w, q in zip(self.W, Q)]
-
-    def finish_weights(self) -> None:
-        """W <- (1 - eta) V + eta V_prev (one level)."""
-        he, eta = self.he, self.eta
-        self.W = [he.add(he.mul_scalar(v, 1.0 - eta), he.mul_scalar(v_old, eta))
-                  for v, v_old in zip(self.V, self.V_prev)]
-
-    def pack_state(self, scale: float) -> Ciphertext:
-        """W (rows 0..p-1) and V (rows p..2p-1) of every period, times ``scale``, in one level:
-        the NAG mix of W rides on the masks."""
-        he, plan, eta = self.he, self.plan, self.eta
-        parts = []
-        for s in range(plan.p):
-            parts.append(he.mul_plain(self.V[s], plan.state_mask(s, (1.0 - eta) * scale, scale)))
-            parts.append(he.mul_plain(self.V_prev[s], plan.state_mask(s, eta * scale, 0.0)))
-        return he.add_many(parts)
 
     def load_state(self, cts: list[Ciphertext], scale: float) -> None:
         """W and V from a packed state divided by ``scale`` (one level), or from their working

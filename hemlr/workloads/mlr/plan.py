@@ -46,9 +46,6 @@ class Schedule(RefreshParams):
     slots: int
     iterations: int
 
-    #: levels consumed per iteration on the critical path V_{t-1} -> V_t (the layout's)
-    LEVELS_PER_ITERATION: ClassVar[int]
-
     def __post_init__(self) -> None:
         if self.K < 2:
             raise ValueError("multiclass training needs K >= 2 classes")
@@ -102,56 +99,6 @@ class Schedule(RefreshParams):
         """A rotation step as the keys name it: in (-slots/2, slots/2]."""
         s = int(step) % self.slots
         return s - self.slots if s > self.slots // 2 else s
-
-    @cached_property
-    def depth(self) -> int:
-        """Total multiplicative depth of the keys.
-
-        A cycle of k iterations from weights at level r needs r + Lk + 1 levels: L per
-        iteration on V, then one for the W update or, before a refresh, for packing the
-        state (the update is folded into the packing masks), plus a spare one before a
-        bootstrap. Without refresh: r = 1 (the setup expansion), k = T. Client refresh:
-        r = 0 (the client uploads the working form), the smallest depth that holds the most
-        iterations per round trip. Bootstrap: the parameters' depth, or less when the run
-        needs less.
-        """
-        lpi = self.LEVELS_PER_ITERATION
-        if self.refresh == "none":
-            return self.start_level + lpi * self.iterations + 1
-        k = self.refresh_every
-        if self.refresh == "client":
-            k = min(self.iterations, k or (self.max_depth - self.start_level - 1) // lpi)
-            return self.start_level + lpi * max(k, 1) + 1
-        if self.bootstrap_depth + 3 + lpi > self.max_depth:
-            raise ValueError(
-                f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of "
-                f"{self.max_depth} levels; one iteration between bootstraps needs "
-                f"{3 + lpi} (expand, {lpi}, pack, one spare for the bootstrap)")
-        if k:
-            return self.bootstrap_depth + 3 + lpi * k
-        # No deeper than what the run needs: every level costs time in every operation.
-        return min(self.max_depth, max(self.bootstrap_depth + 3 + lpi, 2 + lpi * self.iterations))
-
-    @cached_property
-    def refreshes(self) -> tuple[int, ...]:
-        """Iterations after which the state is refreshed (never after the last one).
-
-        The packed state may use every level for a client, all but one for a bootstrap
-        (OpenFHE rescales its input first); the last W may use every level.
-        """
-        lpi = self.LEVELS_PER_ITERATION
-        pack_limit = self.depth - (self.refresh == "bootstrap")
-        out, level = [], self.start_level  # V and W after the setup
-        for t in range(1, self.iterations + 1):
-            level += lpi
-            limit = self.depth if t == self.iterations else pack_limit
-            if level + 1 > limit:
-                raise ValueError(f"iteration {t} needs level {level + 1}, the keys hold {limit}")
-            following = self.depth if t + 1 == self.iterations else pack_limit
-            if t < self.iterations and level + lpi + 1 > following:
-                out.append(t)
-                level = self.restart_level
-        return tuple(out)
 
 
 @dataclass(frozen=True)

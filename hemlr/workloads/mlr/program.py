@@ -7,6 +7,7 @@ from the client's bytes only and runs the iterations; weights travel back as byt
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,8 @@ def bbar_upload(Z: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 class Client:
-    """Data owner: keys, packing, encryption, decryption."""
+    """Data owner: keys, packing, encryption, decryption (the paper's layout; a layout of its
+    own overrides the packing hooks)."""
 
     def __init__(self, backend: CKKSBackend, plan: Plan) -> None:
         self.he = backend
@@ -49,31 +51,39 @@ class Client:
     def encrypt_upload(self, X: np.ndarray, y: np.ndarray) -> Upload:
         plan = self.plan
         Z = packing.design_matrix(X)
-        Y = np.eye(plan.K)[y]
-        W0 = np.full((plan.K, plan.d), W_INIT)
         bbar, exponent = bbar_upload(Z)
-        vectors = {
-            "Z": packing.pack_rows(plan, Z),
-            "Y": packing.pack_labels(plan, Y),
-            "Bbar_inv": [packing.pack_replicated(plan, bbar)],
-            "W0": ([packing.pack_weights(plan, W0)] if plan.expands
-                   else [packing.pack_replicated(plan, w) for w in W0]),
-        }
+        vectors = self._upload_vectors(Z, np.eye(plan.K)[y], bbar, np.full((plan.K, plan.d), W_INIT))
         up = Upload(meta={BBAR_EXPONENT: exponent})
         for name in UPLOAD_NAMES:
             up.cts[name] = [self.he.serialize(self.he.encrypt(v)) for v in vectors[name]]
         return up
 
+    def _upload_vectors(self, Z: np.ndarray, Y: np.ndarray, bbar: np.ndarray,
+                        W0: np.ndarray) -> dict[str, list[np.ndarray]]:
+        """The slot vectors of each part of the upload (UPLOAD_NAMES)."""
+        plan = self.plan
+        return {"Z": packing.pack_rows(plan, Z), "Y": packing.pack_labels(plan, Y),
+                "Bbar_inv": [packing.pack_replicated(plan, bbar)],
+                "W0": ([packing.pack_weights(plan, W0)] if plan.expands
+                       else [packing.pack_replicated(plan, w) for w in W0])}
+
+    def _unpack_state(self, vec: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        return packing.unpack_state(self.plan, vec, scale)
+
+    def _state_vectors(self, state: tuple[np.ndarray, np.ndarray], scale: float) -> list[np.ndarray]:
+        """(W, V) packed, or as 2K row-replicated rows where the plan does not expand."""
+        if self.plan.expands:
+            return [packing.pack_state(self.plan, *state, scale)]
+        return [packing.pack_replicated(self.plan, row) for M in state for row in M]
+
     def decrypt_state(self, blob: bytes, level: int, scale: float) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """A packed state -> (W, the state (W, V)), each K x d."""
-        W, V = packing.unpack_state(self.plan, self.he.decrypt(self.he.deserialize(blob, level)), scale)
+        W, V = self._unpack_state(self.he.decrypt(self.he.deserialize(blob, level)), scale)
         return W, (W, V)
 
     def encrypt_state(self, state: tuple[np.ndarray, np.ndarray], scale: float) -> list[bytes]:
-        """(W, V) freshly encrypted, packed or as 2K row-replicated rows: the client's refresh."""
-        vectors = ([packing.pack_state(self.plan, *state, scale)] if self.plan.expands
-                   else [packing.pack_replicated(self.plan, row) for M in state for row in M])
-        return [self.he.serialize(self.he.encrypt(v)) for v in vectors]
+        """(W, V) freshly encrypted, in the plan's upload form: the client's refresh."""
+        return [self.he.serialize(self.he.encrypt(v)) for v in self._state_vectors(state, scale)]
 
     def decrypt_weights(self, blobs: list[bytes], level: int) -> np.ndarray:
         """K row-replicated weight ciphertexts -> the K x d weight matrix."""
@@ -82,7 +92,36 @@ class Client:
         return np.vstack(rows)
 
 
-class Server:
+class NAGState:
+    """What both layouts' servers do with the NAG's weights W and look-ahead V, lists of
+    ciphertexts (the paper's rows, or diagonals) that the plan's ``state_mask(i, w, v)`` packs
+    into rows i and i + len(V) of every period."""
+
+    he: CKKSBackend
+    plan: Any
+    W: list[Ciphertext]
+    V: list[Ciphertext]
+    V_prev: list[Ciphertext]
+    eta: float
+
+    def finish_weights(self) -> None:
+        """W <- (1 - eta) V + eta V_prev (one level)."""
+        he, eta = self.he, self.eta
+        self.W = [he.add(he.mul_scalar(v, 1.0 - eta), he.mul_scalar(v_old, eta))
+                  for v, v_old in zip(self.V, self.V_prev)]
+
+    def pack_state(self, scale: float) -> Ciphertext:
+        """W and V of every period in one ciphertext, times ``scale``, in one level: the NAG
+        mix of W rides on the masks."""
+        he, plan, eta = self.he, self.plan, self.eta
+        parts = []
+        for i, (v, v_old) in enumerate(zip(self.V, self.V_prev)):
+            parts.append(he.mul_plain(v, plan.state_mask(i, (1.0 - eta) * scale, scale)))
+            parts.append(he.mul_plain(v_old, plan.state_mask(i, eta * scale, 0.0)))
+        return he.add_many(parts)
+
+
+class Server(NAGState):
     """Runs the iterations on ciphertexts deserialized from the client's bytes."""
 
     def __init__(self, he: CKKSBackend, plan: Plan, upload: Upload) -> None:
@@ -158,22 +197,6 @@ class Server:
                    for g, S in enumerate(self.scores())]
         Q = he.parallel_map(self._gradient, range(plan.K))
         self.V_prev, self.V = self.V, [he.add(w, q) for w, q in zip(self.W, Q)]
-
-    def finish_weights(self) -> None:
-        """W <- (1 - eta) V + eta V_prev (one level)."""
-        he, eta = self.he, self.eta
-        self.W = [he.add(he.mul_scalar(v, 1.0 - eta), he.mul_scalar(v_old, eta))
-                  for v, v_old in zip(self.V, self.V_prev)]
-
-    def pack_state(self, scale: float) -> Ciphertext:
-        """W (rows 0..K-1) and V (rows K..2K-1) of every period in one ciphertext, times
-        ``scale``, in one level: the NAG mix of W rides on the masks."""
-        he, plan, eta = self.he, self.plan, self.eta
-        parts = []
-        for c in range(plan.K):
-            parts.append(he.mul_plain(self.V[c], plan.state_mask(c, (1.0 - eta) * scale, scale)))
-            parts.append(he.mul_plain(self.V_prev[c], plan.state_mask(c, eta * scale, 0.0)))
-        return he.add_many(parts)
 
     def load_state(self, cts: list[Ciphertext], scale: float) -> None:
         """W and V, row-replicated again, from a packed state (one level), divided by ``scale``,

@@ -86,6 +86,10 @@ class Plan(RefreshParams):
 
     # ------------------------------------------------------------------ shapes
     @property
+    def subject(self) -> str:
+        return f" of the network {self.shape_text}"
+
+    @property
     def shape_text(self) -> str:
         return " -> ".join(str(d) for d in (self.n_features, *self.hidden, self.K)) + f" (n={self.n})"
 
@@ -252,57 +256,6 @@ class Plan(RefreshParams):
             steps |= set(self.fold_steps(l)) | set(self.spread_steps(l))
         steps |= {-o for o in self.offsets} | ({o for o in self.offsets} if self.expands else set())
         return sorted({self.normalize(s) for s in steps} - {0})
-
-    @cached_property
-    def depth(self) -> int:
-        """Total multiplicative depth of the keys.
-
-        A cycle of k iterations from weights at level r needs r + 14k + 1 levels: 14 per
-        iteration, then one to pack the state C (for the client, for a refresh, or before a
-        bootstrap, which also needs one spare level). Without refresh r = 1 (C0 expanded),
-        k = T; client refresh: r = 0 (the client uploads the working form), the most iterations
-        per round trip the parameters hold;
-        bootstrap: r = bootstrap_depth + 1.
-        """
-        lpi = self.LEVELS_PER_ITERATION
-        if self.refresh == "none":
-            return 2 + lpi * self.iterations
-        k = self.refresh_every
-        if self.refresh == "client":
-            k = min(self.iterations, k or (self.max_depth - self.start_level - 1) // lpi)
-            if k < 1:
-                raise ValueError(
-                    f"one iteration of the network {self.shape_text} needs depth {self.start_level + 1 + lpi} between "
-                    f"client refreshes, the parameters hold {self.max_depth}; use a larger ring_dim or "
-                    f"a larger modulus budget")
-            return self.start_level + 1 + lpi * k
-        if self.bootstrap_depth + 3 + lpi > self.max_depth:
-            raise ValueError(
-                f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of {self.max_depth} levels; "
-                f"one iteration of the network {self.shape_text} between bootstraps needs {3 + lpi} "
-                f"(expand, {lpi}, pack, one spare for the bootstrap); use a larger ring_dim, a larger "
-                f"modulus budget or refresh: client")
-        if k:
-            return self.bootstrap_depth + 3 + lpi * k
-        return min(self.max_depth, max(self.bootstrap_depth + 3 + lpi, 2 + lpi * self.iterations))
-
-    @cached_property
-    def refreshes(self) -> tuple[int, ...]:
-        """Iterations after which the state is refreshed (never after the last one)."""
-        lpi = self.LEVELS_PER_ITERATION
-        pack_limit = self.depth - (self.refresh == "bootstrap")
-        out, level = [], self.start_level  # the working weights of the upload
-        for t in range(1, self.iterations + 1):
-            level += lpi
-            limit = self.depth if t == self.iterations else pack_limit
-            if level + 1 > limit:
-                raise ValueError(f"iteration {t} of the network {self.shape_text} needs level "
-                                 f"{level + 1}, the keys hold {limit}; use refresh: client or bootstrap")
-            following = self.depth if t + 1 == self.iterations else pack_limit
-            if t < self.iterations and level + lpi + 1 > following:
-                out.append(t)
-                level = self.restart_level
-        return tuple(out)
 
     def layout(self) -> dict[str, int]:
         """The public shape of the packing, for the report."""
