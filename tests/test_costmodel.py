@@ -113,7 +113,7 @@ def test_run_depth_is_the_plans_whatever_the_shape() -> None:
     assert run_depth(mlr, he, 2) == EncryptedSession(mlr, he, np.zeros((24, 4)), np.arange(24) % 3, 3,
                                                      2).plan.depth == 14
     assert run_depth(mlr, he, 5, "client") == EncryptedSession(mlr, he, np.zeros((40, 9)), np.arange(40) % 5, 5, 5,
-                                                               "client").plan.depth == 26
+                                                               "client").plan.depth == 25
 
 
 def test_microbenchmark_times_every_primitive_at_every_level() -> None:
@@ -187,7 +187,8 @@ def test_predictions_of_a_job_come_from_the_same_trainer_on_the_plaintext_twin()
     both = predict_job(mlr, PlaintextBackend(ring_dim=2048), table, 40, 5, 3, 2, workers=[None, 1])
     assert both["map_workers"].tolist() == [2, 2, 1, 1]
     assert both[PREDICTED].tolist()[:2] == job[PREDICTED].tolist() != both[PREDICTED].tolist()[2:]
-    with pytest.raises(ValueError, match="measured at depth \\[14\\], this job's keys have depth 26"):
+    # client refresh: the working form from level 0, 4 iterations of 6 levels, the pack
+    with pytest.raises(ValueError, match="measured at depth \\[14\\], this job's keys have depth 25"):
         predict_job(mlr, PlaintextBackend(ring_dim=2048), table, 40, 5, 3, 4, refresh="client",
                     refresh_every=4)
 
