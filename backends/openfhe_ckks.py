@@ -48,6 +48,8 @@ _MAGIC = b"HEMLR-OPENFHE-1\n"
 
 #: (ring, scale, first, security, dnum, scaling) -> largest accepted depth
 _MAX_DEPTH_CACHE: dict[tuple, int] = {}
+#: the same parameters and a depth -> whether num_large_digits cannot split its towers
+_SPLIT_REFUSED: dict[tuple, bool] = {}
 _TOKENS = itertools.count(1)
 
 
@@ -216,10 +218,10 @@ class OpenFHEBackend(CKKSBackend):
         if problem or self.num_large_digits is None:
             return problem
         key = (self.ring_dim, self.scale_bits, self.first_mod_bits, self.security,
-               self.num_large_digits, self.scaling, self.params["secret"], "split", depth)
-        if key not in _MAX_DEPTH_CACHE:
-            _MAX_DEPTH_CACHE[key] = int(self._probe(depth) == "split")
-        if not _MAX_DEPTH_CACHE[key]:
+               self.num_large_digits, self.scaling, self.params["secret"], depth)
+        if key not in _SPLIT_REFUSED:
+            _SPLIT_REFUSED[key] = self._probe(depth) == "split"
+        if not _SPLIT_REFUSED[key]:
             return None
         fits = [d for d in range(1, 9) if d != self.num_large_digits and self._probe_digits(depth, d)]
         return (f"openfhe: depth {depth} ({depth + 1} towers) cannot be split into num_large_digits "

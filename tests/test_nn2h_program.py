@@ -141,7 +141,7 @@ def test_row_too_wide_is_refused() -> None:
 def test_paper_shape_plan() -> None:
     """400 -> 32 -> 16 -> 10, n = 128, ring 65536: nn.md's layout and its per-iteration counts."""
     plan = Plan(128, 400, 10, (32, 16), 32768, 3)
-    assert (plan.width, plan.rows, plan.n_data_cts, plan.ps) == (512, 64, 2, (32, 16, 16))
+    assert (plan.cols, plan.rows, plan.n_data_cts, plan.ps) == (512, 64, 2, (32, 16, 16))
     assert plan.LEVELS_PER_ITERATION == 14 and plan.depth == 44 and plan.refreshes == ()
     assert plan.expected_ops_per_iteration() == {
         "ct_mult": 336, "pt_mult": 80, "scalar_mult": 6, "rotation": 656, "bootstrap": 0}
@@ -174,7 +174,7 @@ def test_client_standardises_and_scores() -> None:
     mu, s = standardizer(X)
     np.testing.assert_array_equal(client.mu, mu)
     np.testing.assert_array_equal(client.s, s)
-    sent = np.concatenate([client.he.decrypt(client.he.deserialize(b, 0)).reshape(plan.rows, plan.width)
+    sent = np.concatenate([client.he.decrypt(client.he.deserialize(b, 0)).reshape(plan.rows, plan.cols)
                            for b in upload.cts["X"]])
     np.testing.assert_array_equal(sent[:n, :f + 1], design_matrix(standardize(X, mu, s)))
     assert not sent[n:].any() and not sent[:, f + 1:].any()
@@ -206,7 +206,7 @@ def test_a_client_refreshing_client_uploads_the_working_diagonals() -> None:
     upload = client.encrypt_upload(X, y)
     assert len(upload.cts["W0"]) == sum(plan.ps) == plan.upload_cts()["W0"]
     Ws = init_weights(f, K, hidden, 0)
-    sent = [client.he.decrypt(client.he.deserialize(b, 0)).reshape(plan.rows, plan.width)
+    sent = [client.he.decrypt(client.he.deserialize(b, 0)).reshape(plan.rows, plan.cols)
             for b in upload.cts["W0"]]
     for grid, want in zip(sent, packing.working_state(plan, Ws)):
         np.testing.assert_array_equal(grid.ravel(), want)

@@ -19,6 +19,44 @@ def log2(x: int) -> int:
     return int(math.log2(x))
 
 
+class RowGrid:
+    """Slot arithmetic of a plan whose ciphertexts are row-major grids, a sample per row: slot
+    ``cols * r + c`` holds row r, column c. The plan has ``n``, ``slots``, ``cols`` (a power of
+    two) and ``period_rows`` (rows after which a packed state repeats)."""
+
+    n: int
+    slots: int
+    cols: int
+    period_rows: int
+
+    @cached_property
+    def rows(self) -> int:
+        return self.slots // self.cols
+
+    @cached_property
+    def n_data_cts(self) -> int:
+        return math.ceil(self.n / self.rows)
+
+    def valid_rows(self, b: int) -> int:
+        """Samples in data ciphertext b."""
+        return min(self.rows, self.n - b * self.rows)
+
+    @cached_property
+    def rowsum_steps(self) -> list[int]:
+        """Whole-row rotations summing all rows (cyclic: rows * cols = slots)."""
+        return [self.cols << k for k in range(log2(self.rows))]
+
+    @cached_property
+    def replicate_steps(self) -> list[int]:
+        """Whole-row rotations copying a row of every period over the period's rows."""
+        return [self.cols << k for k in range(log2(self.period_rows))]
+
+    def normalize(self, step: int) -> int:
+        """A rotation step as the keys name it: in (-slots/2, slots/2]."""
+        s = int(step) % self.slots
+        return s - self.slots if s > self.slots // 2 else s
+
+
 @dataclass(frozen=True, kw_only=True)
 class RefreshParams:
     """How a plan's state gets its levels back, by keyword after the plan's own shapes, and the

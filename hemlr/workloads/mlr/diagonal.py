@@ -74,10 +74,6 @@ class DiagonalPlan(Schedule):
     def state_rows(self) -> int:
         return 2 * self.p
 
-    def valid_rows(self, b: int) -> int:
-        """Samples in data ciphertext b."""
-        return min(self.rows, self.n - b * self.rows)
-
     @cached_property
     def fold_steps(self) -> list[int]:
         """Left rotations summing the windows into columns 0..p-1."""
@@ -87,11 +83,6 @@ class DiagonalPlan(Schedule):
     def spread_steps(self) -> list[int]:
         """Right rotations replicating columns 0..p-1 over the windows."""
         return [-(self.p << k) for k in range(log2(self.windows))]
-
-    @cached_property
-    def replicate_steps(self) -> list[int]:
-        """Whole-row rotations copying a row of every period over the period's rows."""
-        return [self.cols << k for k in range(log2(self.period_rows))]
 
     @cached_property
     def rotation_steps(self) -> list[int]:

@@ -29,12 +29,12 @@ from typing import ClassVar
 import numpy as np
 
 from hemlr.columns import REFRESH
-from hemlr.workloads.schedule import RefreshParams, next_pow2
+from hemlr.workloads.schedule import RefreshParams, RowGrid, next_pow2
 from hemlr.workloads.schedule import log2 as _log2
 
 
 @dataclass(frozen=True)
-class Schedule(RefreshParams):
+class Schedule(RowGrid, RefreshParams):
     """What both MLR layouts share: the problem's shapes and, from a layout's levels per
     iteration, the depth of the keys and where the state is refreshed. A layout defines
     ``cols`` (columns of a row, a power of two) and refuses (ValueError, naming the shape and
@@ -78,27 +78,10 @@ class Schedule(RefreshParams):
         return 2 * self.K
 
     @cached_property
-    def rows(self) -> int:
-        return self.slots // self.cols
-
-    @cached_property
-    def n_data_cts(self) -> int:
-        return math.ceil(self.n / self.rows)
-
-    @cached_property
-    def rowsum_steps(self) -> list[int]:
-        """Whole-row rotations summing all rows (cyclic: R * C = slots)."""
-        return [self.cols << i for i in range(_log2(self.rows))]
-
-    @cached_property
     def period_rows(self) -> int:
         """Rows after which the packed state repeats (a bootstrap works on that period)."""
         return (self.bootstrap_slots or self.slots) // self.cols
 
-    def normalize(self, step: int) -> int:
-        """A rotation step as the keys name it: in (-slots/2, slots/2]."""
-        s = int(step) % self.slots
-        return s - self.slots if s > self.slots // 2 else s
 
 
 @dataclass(frozen=True)

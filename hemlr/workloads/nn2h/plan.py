@@ -44,12 +44,12 @@ import numpy as np
 
 from hemlr.columns import REFRESH
 from hemlr.workloads.diagonals import diagonal, undiagonal
-from hemlr.workloads.schedule import RefreshParams, next_pow2
+from hemlr.workloads.schedule import RefreshParams, RowGrid, next_pow2
 from hemlr.workloads.schedule import log2 as _log2
 
 
 @dataclass(frozen=True)
-class Plan(RefreshParams):
+class Plan(RowGrid, RefreshParams):
     """Shapes, packing and schedule of one training problem; refuses (ValueError, naming the
     shape and the remedy) what cannot fit, from the shapes alone, before any key exists."""
 
@@ -81,7 +81,7 @@ class Plan(RefreshParams):
                 f"depth {self.depth} ({self.LEVELS_PER_ITERATION} per iteration, plus expanding and packing "
                 f"the weights), but the parameters hold at most {self.max_depth} levels; use refresh: "
                 f"client or bootstrap, a larger ring_dim or fewer iterations")
-        self.width  # noqa: B018 (raises when a row or the state cannot fit)
+        self.cols  # noqa: B018 (raises when a row or the state cannot fit)
         self.refreshes  # noqa: B018 (raises when an iteration cannot fit)
 
     # ------------------------------------------------------------------ shapes
@@ -189,7 +189,7 @@ class Plan(RefreshParams):
         return out
 
     @cached_property
-    def width(self) -> int:
+    def cols(self) -> int:
         return self._layout[0]
 
     @cached_property
@@ -198,25 +198,13 @@ class Plan(RefreshParams):
         return self._layout[1]
 
     @cached_property
-    def rows(self) -> int:
-        return self.slots // self.width
-
-    @cached_property
     def period_rows(self) -> int:
-        return self.period // self.width
-
-    @cached_property
-    def n_data_cts(self) -> int:
-        return math.ceil(self.n / self.rows)
+        return self.period // self.cols
 
     @cached_property
     def offsets(self) -> tuple[int, ...]:
         """The distinct column offsets of the strips (0 first): one rotation each to pack/expand."""
         return tuple(sorted({o for _, o in self.placement.values()}))
-
-    def valid_rows(self, b: int) -> int:
-        """Samples in data ciphertext b."""
-        return min(self.rows, self.n - b * self.rows)
 
     # ------------------------------------------------------------------ schedule
     @cached_property
@@ -233,20 +221,6 @@ class Plan(RefreshParams):
         return [-(self.ps[l] << k) for k in range(_log2(self.windows[l]))]
 
     @cached_property
-    def rowsum_steps(self) -> list[int]:
-        """Whole-row rotations summing all rows (cyclic: R * w = slots)."""
-        return [self.width << k for k in range(_log2(self.rows))]
-
-    @cached_property
-    def replicate_steps(self) -> list[int]:
-        """Whole-row rotations copying a row of every period over the period's rows."""
-        return [self.width << k for k in range(_log2(self.period_rows))]
-
-    def normalize(self, step: int) -> int:
-        s = int(step) % self.slots
-        return s - self.slots if s > self.slots // 2 else s
-
-    @cached_property
     def rotation_steps(self) -> list[int]:
         """Every rotation step the server uses: the client makes exactly these keys."""
         steps: set[int] = set(self.rowsum_steps) | (set(self.replicate_steps) if self.expands else set())
@@ -259,7 +233,7 @@ class Plan(RefreshParams):
 
     def layout(self) -> dict[str, int]:
         """The public shape of the packing, for the report."""
-        return {"columns": self.width, "rows_per_ct": self.rows, "data_cts": self.n_data_cts,
+        return {"columns": self.cols, "rows_per_ct": self.rows, "data_cts": self.n_data_cts,
                 "state_rows": 1 + max(r for r, _ in self.placement.values()),
                 "diagonals": sum(self.ps)}
 
@@ -295,7 +269,7 @@ class Plan(RefreshParams):
 
     # ------------------------------------------------------------------ masks
     def _grid(self) -> np.ndarray:
-        return np.zeros((self.rows, self.width))
+        return np.zeros((self.rows, self.cols))
 
     def act_mask(self, l: int, valid: int, value: float = 1.0) -> np.ndarray:
         """``value`` in columns 0..out_l-1 of the first ``valid`` rows."""
@@ -311,7 +285,7 @@ class Plan(RefreshParams):
 
     def strip_mask(self, l: int, row: int, value: float = 1.0) -> np.ndarray:
         """``value`` in columns 0..in_l-1 of row ``row`` of every period."""
-        g = np.zeros((self.rows // self.period_rows, self.period_rows, self.width))
+        g = np.zeros((self.rows // self.period_rows, self.period_rows, self.cols))
         g[:, row, :self.ins[l]] = value
         return g.ravel()
 
@@ -321,7 +295,7 @@ def pack_rows(plan: Plan, M: np.ndarray) -> list[np.ndarray]:
     """Rows of M (n x <= w) into B slot vectors, row r of vector b = row b*R + r."""
     out = []
     for b in range(plan.n_data_cts):
-        grid = np.zeros((plan.rows, plan.width))
+        grid = np.zeros((plan.rows, plan.cols))
         chunk = M[b * plan.rows:(b + 1) * plan.rows]
         grid[:chunk.shape[0], :chunk.shape[1]] = chunk
         out.append(grid.ravel())
@@ -330,7 +304,7 @@ def pack_rows(plan: Plan, M: np.ndarray) -> list[np.ndarray]:
 
 def pack_state(plan: Plan, Ws: list[np.ndarray], scale: float = 1.0) -> np.ndarray:
     """The diagonals of W_1..W_L in their strips of every period, times ``scale``."""
-    grid = np.zeros((plan.rows // plan.period_rows, plan.period_rows, plan.width))
+    grid = np.zeros((plan.rows // plan.period_rows, plan.period_rows, plan.cols))
     for (l, s), (r, o) in plan.placement.items():
         grid[:, r, o:o + plan.ins[l]] = diagonal(Ws[l], s, plan.ps[l]) * scale
     return grid.ravel()
@@ -342,7 +316,7 @@ def working_state(plan: Plan, Ws: list[np.ndarray]) -> list[np.ndarray]:
     out = []
     for l, W in enumerate(Ws):
         for s in range(plan.ps[l]):
-            grid = np.zeros((plan.rows, plan.width))
+            grid = np.zeros((plan.rows, plan.cols))
             grid[:, :plan.ins[l]] = diagonal(W, s, plan.ps[l])
             out.append(grid.ravel())
     return out
@@ -350,7 +324,7 @@ def working_state(plan: Plan, Ws: list[np.ndarray]) -> list[np.ndarray]:
 
 def unpack_state(plan: Plan, vec: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:
     """W_1..W_L from the first period of a packed state, divided by ``scale``."""
-    grid = np.asarray(vec)[:plan.period].reshape(plan.period_rows, plan.width) / scale
+    grid = np.asarray(vec)[:plan.period].reshape(plan.period_rows, plan.cols) / scale
     Ws = []
     for l in range(plan.n_layers):
         diags = []
