@@ -74,6 +74,28 @@ def default_workers(workers: int | None) -> int:
     return int(os.environ.get("OMP_NUM_THREADS") or len(os.sched_getaffinity(0)))
 
 
+#: which rotation keys a CKKS adapter makes: the one parameter every CKKS adapter's schema shares
+ROTATION_KEYS_PARAM: dict[str, Any] = {
+    "enum": ["per_step", "power_of_two"], "default": "per_step",
+    "description": "per_step: a key for every rotation step the workload declares (one key switch "
+                   "per rotation); power_of_two: keys only for the signed powers of two of the "
+                   "steps' non-adjacent forms, any other step composed of them: fewer keys (each "
+                   "~150 MB at ring 65536), more key switches (each counted as a rotation)"}
+
+
+def signed_digits(step: int) -> list[int]:
+    """The non-adjacent form of ``step``: the fewest signed powers of two that sum to it."""
+    sign, n, k, out = (1 if step >= 0 else -1), abs(int(step)), 0, []
+    while n:
+        if n & 1:
+            digit = 2 - (n & 3)  # +1 or -1: leaves a multiple of 4, so no two adjacent digits
+            out.append(sign * digit << k)
+            n -= digit
+        n >>= 1
+        k += 1
+    return out
+
+
 def import_error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -230,6 +252,8 @@ class CKKSBackend(Adapter):
         self.ops = OpCounts()
         self.depth: int | None = None
         self.rotation_steps: frozenset[int] = frozenset()
+        #: the steps whose rotation keys exist (key_steps of rotation_steps)
+        self.keyed_steps: frozenset[int] = frozenset()
         self.is_server = False
         self.can_bootstrap = False
         #: worker processes for parallel_map (libraries that hold the GIL set this > 1)
@@ -270,6 +294,14 @@ class CKKSBackend(Adapter):
                 f"parameters ({self._param_summary()}) hold at most {limit} levels; use a "
                 "larger ring_dim, fewer iterations or a larger modulus budget")
 
+    def key_steps(self, steps: Iterable[int]) -> frozenset[int]:
+        """The rotation keys that serve ``steps``: the steps themselves, or (rotation_keys:
+        power_of_two) the signed powers of two their compositions use."""
+        steps = frozenset(self.normalize_step(int(k)) for k in steps) - {0}
+        if self.params["rotation_keys"] == "per_step":
+            return steps
+        return frozenset(self.normalize_step(d) for s in steps for d in signed_digits(s)) - {0}
+
     def key_sizes(self) -> dict[str, int]:
         """Bytes of the published context and evaluation keys by kind; {} before keygen."""
         return {}
@@ -296,9 +328,9 @@ class CKKSBackend(Adapter):
             raise ParameterError(f"{self.library}: bootstrapping keys need depth above the "
                                  f"{self.bootstrap_depth()} levels a bootstrap leaves consumed; got {depth}")
         self.depth = int(depth)
-        self.rotation_steps = steps
+        self.rotation_steps, self.keyed_steps = steps, self.key_steps(steps)
         self.can_bootstrap = bootstrap
-        self._keygen(self.depth, sorted(steps), bootstrap)
+        self._keygen(self.depth, sorted(self.keyed_steps), bootstrap)
 
     def encrypt(self, values: np.ndarray) -> Ciphertext:
         values = np.asarray(values, dtype=np.float64)
@@ -327,6 +359,7 @@ class CKKSBackend(Adapter):
         server.is_server = True
         server.depth = int(depth)
         server.rotation_steps = frozenset(server.normalize_step(int(k)) for k in rotation_steps) - {0}
+        server.keyed_steps = server.key_steps(server.rotation_steps)
         server.can_bootstrap = bootstrap
         server._load_public(data)
         return server
@@ -407,19 +440,26 @@ class CKKSBackend(Adapter):
         if step == 0:
             return a
         self._check_key(step)
-        self.ops.tally("rotation", a.level)
-        return Ciphertext(self._rotate(a, step), a.level)
+        for digit in [step] if step in self.keyed_steps else signed_digits(step):
+            digit = self.normalize_step(digit)
+            if digit:
+                self.ops.tally("rotation", a.level)
+                a = Ciphertext(self._rotate(a, digit), a.level)
+        return a
 
     def rotate_many(self, a: Ciphertext, steps: Sequence[int]) -> list[Ciphertext]:
-        """Several rotations of one ciphertext; adapters may hoist the shared work."""
+        """Several rotations of one ciphertext; adapters may hoist the shared work (of the
+        steps with a key of their own; the others are composed)."""
         norm = [self.normalize_step(s) for s in steps]
         for s in norm:
             if s:
                 self._check_key(s)
-        self.ops.tally("hoisted_rotation", a.level, sum(1 for s in norm if s))
-        raws = self._rotate_many(a, [s for s in norm if s])
-        it = iter(raws)
-        return [a if s == 0 else Ciphertext(next(it), a.level) for s in norm]
+        keyed = [s for s in norm if s in self.keyed_steps]
+        if keyed:
+            self.ops.tally("hoisted_rotation", a.level, len(keyed))
+        it = iter(self._rotate_many(a, keyed) if keyed else [])
+        return [a if s == 0 else Ciphertext(next(it), a.level) if s in self.keyed_steps
+                else self.rotate(a, s) for s in norm]
 
     def add_many(self, cts: Sequence[Ciphertext]) -> Ciphertext:
         """Sum of several ciphertexts."""

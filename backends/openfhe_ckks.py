@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .base import BackendError, Ciphertext, CKKSBackend, ParameterError, Resources, default_workers
+from .base import ROTATION_KEYS_PARAM, BackendError, Ciphertext, CKKSBackend, ParameterError, Resources, default_workers
 from .records import Description
 
 # Imported by OpenFHEBackend.load_library on first use (see backends.base.Adapter).
@@ -119,6 +119,17 @@ class OpenFHEBackend(CKKSBackend):
                 "type": ["integer", "null"], "minimum": 8, "default": None,
                 "description": "slots a bootstrap works on (its input repeats every that many "
                                "slots); null = all; 16384 at ring 65536 keeps the keys in 24 GB"},
+            "bootstrap_iterations": {
+                "enum": [1, 2], "default": 1,
+                "description": "2: meta-bootstrapping (OpenFHE's iterative bootstrap): the "
+                               "first bootstrap's error is bootstrapped again and subtracted, "
+                               "for more precision at twice the time and one more level"},
+            "bootstrap_precision": {
+                "type": ["integer", "null"], "minimum": 1, "maximum": 50, "default": None,
+                "description": "bits of precision of one bootstrap at these parameters, measured "
+                               "(OpenFHE needs it for bootstrap_iterations 2: the error is scaled "
+                               "up by 2^bits before it is bootstrapped)"},
+            "rotation_keys": ROTATION_KEYS_PARAM,
         },
     }
     # 50-bit scales and a sparse secret: what bootstrapping needs (it fails at 40 bits)
@@ -134,11 +145,16 @@ class OpenFHEBackend(CKKSBackend):
 
     @classmethod
     def cross_problems(cls, params: dict[str, Any]) -> list[str]:
+        out = []
         if params["first_mod_bits"] <= params["scale_bits"]:
-            return [f"first_mod_bits ({params['first_mod_bits']}) must exceed scale_bits "
-                    f"({params['scale_bits']}): the last level holds values below "
-                    "2^(first_mod_bits - scale_bits)"]
-        return []
+            out.append(f"first_mod_bits ({params['first_mod_bits']}) must exceed scale_bits "
+                       f"({params['scale_bits']}): the last level holds values below "
+                       "2^(first_mod_bits - scale_bits)")
+        if params["bootstrap_iterations"] > 1 and params["bootstrap_precision"] is None:
+            out.append("bootstrap_iterations 2 needs bootstrap_precision: the bits of precision "
+                       "one bootstrap keeps at these parameters (measure it with "
+                       "bootstrap_iterations 1)")
+        return out
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -331,8 +347,10 @@ class OpenFHEBackend(CKKSBackend):
     # ---------------------------------------------------------------- bootstrapping
     def bootstrap_depth(self) -> int:
         self._activate(keys=False)
+        # meta-bootstrapping scales the correction down by a constant: one level more
         return int(ofhe.CryptoContext.GetBootstrapDepth(
-            list(self.params["bootstrap_level_budget"]), getattr(ofhe, _SECRETS[self.params["secret"]])))
+            list(self.params["bootstrap_level_budget"]), getattr(ofhe, _SECRETS[self.params["secret"]]))
+        ) + self.params["bootstrap_iterations"] - 1
 
     def bootstrap_slots(self) -> int:
         return int(self.params["bootstrap_slots"] or self.slots)
@@ -343,7 +361,8 @@ class OpenFHEBackend(CKKSBackend):
         # setup; its slot count goes back afterwards.
         raw = ct.raw.Clone()
         raw.SetSlots(self.bootstrap_slots())
-        out = self._cc.EvalBootstrap(raw)
+        out = self._cc.EvalBootstrap(raw, self.params["bootstrap_iterations"],
+                                     self.params["bootstrap_precision"] or 0)
         out.SetSlots(self.slots)
         return out
 
@@ -414,7 +433,7 @@ class OpenFHEBackend(CKKSBackend):
             "public_key": ofhe.Serialize(self._pk, ofhe.BINARY),
             "mult_keys": ofhe.SerializeEvalMultKeyString(ofhe.BINARY, self._tag),
             "rotation_keys": (ofhe.SerializeEvalAutomorphismKeyString(ofhe.BINARY, self._tag)
-                              if self.rotation_steps and not self._key_files else b""),
+                              if self.keyed_steps and not self._key_files else b""),
             # the files the keys too large for memory went to (bootstrapping runs)
             "key_files": json.dumps(self._key_files).encode(),
         }
@@ -472,12 +491,12 @@ class OpenFHEBackend(CKKSBackend):
         if self.can_bootstrap:
             self._load_key_files(cc)
         have = set(cc.GetExistingEvalAutomorphismKeyIndices(self._tag))
-        missing = [s for s in sorted(self.rotation_steps)
+        missing = [s for s in sorted(self.keyed_steps)
                    if cc.FindAutomorphismIndices([s])[0] not in have]
         if missing:
             raise BackendError(f"openfhe: the client's bytes lack rotation keys for steps {missing}")
         self._record_sizes(sections)
-        self._capture_keys(bool(self.rotation_steps) or self.can_bootstrap)
+        self._capture_keys(bool(self.keyed_steps) or self.can_bootstrap)
 
     # ---------------------------------------------------------------- serialization
     def _serialize(self, ct: Ciphertext) -> bytes:

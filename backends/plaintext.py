@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .base import BackendError, Ciphertext, CKKSBackend, Resources
+from .base import ROTATION_KEYS_PARAM, BackendError, Ciphertext, CKKSBackend, Resources
 from .records import Description
 
 
@@ -34,6 +34,7 @@ class PlaintextBackend(CKKSBackend):
             "bootstrap_slots": {"type": ["integer", "null"], "minimum": 8, "default": None,
                                 "description": "slot period a bootstrap works on (null: all); "
                                                "OpenFHE's documented setting bootstraps 16384"},
+            "rotation_keys": ROTATION_KEYS_PARAM,
         },
     }
     TEST_PARAMS: ClassVar[dict] = {"ring_dim": 2048}

@@ -34,7 +34,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
-from .base import BackendError, Ciphertext, CKKSBackend, ParameterError, Resources, default_workers
+from .base import ROTATION_KEYS_PARAM, BackendError, Ciphertext, CKKSBackend, ParameterError, Resources, default_workers
 from .records import Description
 
 # Imported by TenSEALBackend.load_library on first use (see backends.base.Adapter).
@@ -142,6 +142,7 @@ class TenSEALBackend(CKKSBackend):
                 "type": ["integer", "null"], "minimum": 1, "default": None,
                 "description": "worker processes for parallel_map (SEAL holds the GIL); null = "
                                "the job's threads"},
+            "rotation_keys": ROTATION_KEYS_PARAM,
         },
     }
     TEST_PARAMS: ClassVar[dict] = {"ring_dim": 8192, "security": "none", "workers": 1}
@@ -355,7 +356,7 @@ class TenSEALBackend(CKKSBackend):
         self._public = data
         self._key_sizes = self._sizes(parts)
         keys = self._eval_keys()[1]
-        missing = [k for k in sorted(self.rotation_steps) if not keys.has_key(self._galois_element(k))]
+        missing = [k for k in sorted(self.keyed_steps) if not keys.has_key(self._galois_element(k))]
         if missing:
             raise BackendError(f"tenseal: the client published no Galois keys for steps {missing}")
 

@@ -105,13 +105,13 @@ class EncryptedSession:
         # iterations between refreshes once past the first cycle (which starts lower)
         every = (plan.refreshes[-1] - plan.refreshes[-2] if len(plan.refreshes) > 1 else
                  plan.refreshes[0] if plan.refreshes else None)
-        return {"depth": plan.depth, **plan.layout(), "rotation_keys": len(plan.rotation_steps),
+        return {"depth": plan.depth, **plan.layout(), "rotation_keys": len(self.he.key_steps(plan.rotation_steps)),
                 "refresh": plan.refresh, "refreshes_planned": len(plan.refreshes), "refresh_every": every}
 
     def __iter__(self) -> Iterator[IterationRecord]:
         plan, phases = self.plan, {}
         client = self.workload.client(self.he, plan)
-        keys = f"depth {plan.depth}, {len(plan.rotation_steps)} rotation keys" + (
+        keys = f"depth {plan.depth}, {len(self.he.key_steps(plan.rotation_steps))} rotation keys" + (
             ", bootstrapping keys" if plan.refresh == "bootstrap" else "")
         with _progress(phases, "keygen", f"key generation ({keys})"):
             public = client.keygen()

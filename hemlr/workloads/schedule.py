@@ -112,7 +112,8 @@ class RefreshParams:
         bootstrap, which also needs one spare level). Without refresh: r = 1 (the upload
         expanded), k = T. Client refresh: r = 0 (the client uploads the working form), the
         most iterations per round trip the parameters hold. Bootstrap: r = bootstrap_depth + 1,
-        the parameters' depth, or less when the run needs less.
+        the most iterations between bootstraps the parameters hold, or fewer when the run needs
+        fewer.
         """
         lpi = self.LEVELS_PER_ITERATION
         if self.refresh == "none":
@@ -131,10 +132,10 @@ class RefreshParams:
                 f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of {self.max_depth} levels; "
                 f"one iteration{self.subject} between bootstraps needs {3 + lpi} (expand, {lpi}, pack, one "
                 f"spare for the bootstrap); use a larger ring_dim, a larger modulus budget or refresh: client")
-        if k:
-            return self.bootstrap_depth + 3 + lpi * k
-        # No deeper than what the run needs: every level costs time in every operation.
-        return min(self.max_depth, max(self.bootstrap_depth + 3 + lpi, 2 + lpi * self.iterations))
+        # The most iterations between bootstraps the parameters hold, and no level more (nor
+        # more than the run needs): every level costs time in every operation.
+        k = k or (self.max_depth - self.bootstrap_depth - 3) // lpi
+        return min(self.bootstrap_depth + 3 + lpi * k, max(self.bootstrap_depth + 3 + lpi, 2 + lpi * self.iterations))
 
     @cached_property
     def refreshes(self) -> tuple[int, ...]:
