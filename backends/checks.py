@@ -174,6 +174,26 @@ def check_rotations(make: Factory) -> None:
 
 
 @_applies_to(CKKSBackend)
+def check_composed_rotations(make: Factory) -> None:
+    """rotation_keys: power_of_two makes keys for signed powers of two only, on the server too;
+    every declared step still rotates right, one key switch per power of two, counted."""
+    steps = (3, -7, 5)  # 4 - 1, -8 + 1, 4 + 1
+    client = type(make())(**{**make().params, "rotation_keys": "power_of_two"})
+    client.keygen(DEPTH, steps)
+    assert client.keyed_steps == {4, -1, -8, 1}, sorted(client.keyed_steps)
+    server = type(client).server_from_bytes(client.public_bytes(), DEPTH, steps, **client.params)
+    x = _vec(client, 21)
+    ct = server.deserialize(client.serialize(client.encrypt(x)), 0)
+    before = server.ops.snapshot()
+    outs = [server.rotate(ct, 3), *server.rotate_many(ct, [0, -7, 5])]
+    assert server.ops.since(before)["rotation"] == 6, server.ops.since(before)
+    for k, out in zip([3, 0, -7, 5], outs):
+        got = client.decrypt(client.deserialize(server.serialize(out), out.level))
+        _close(client, got, np.roll(x, -k), f"composed rotate({k})", scale=3.0)
+    _refused(server, MissingRotationKey, "a step the workload did not declare", lambda: server.rotate(ct, 4))
+
+
+@_applies_to(CKKSBackend)
 def check_counters(make: Factory) -> None:
     he = _ready(make)
     a = he.encrypt(_vec(he, 8))

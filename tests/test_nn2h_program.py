@@ -3,6 +3,8 @@ numpy reference to 1e-12 every iteration, its operation counts are the plan's, a
 parameters cannot hold is refused before any key exists."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from hemlr.session import EncryptedSession, job_problems
 from hemlr.workloads.mlr.plan import design_matrix
 from hemlr.workloads.nn2h import plan as packing
 from hemlr.workloads.nn2h.plan import Plan
-from hemlr.workloads.nn2h.program import Client, NNWeights, Server
+from hemlr.workloads.nn2h.program import Client, NNWeights, Server, live_scales
 from hemlr.workloads.nn2h.reference import (NNParams, init_weights, scores, standardize, standardizer,
                                             train_reference)
 from hemlr.workloads.nn2h.workload import TwoHiddenLayerNN
@@ -127,8 +129,54 @@ def test_depth_is_refused_before_keygen() -> None:
 
 
 def test_bootstrap_needing_more_than_the_parameters_is_refused() -> None:
+    # two iterations per bootstrap cannot bootstrap inside them
     with pytest.raises(ValueError, match=r"a bootstrap leaves 14 of 30 levels; one iteration .* needs 17"):
-        Plan(16, 7, 4, (32, 16), 1024, 3, refresh="bootstrap", max_depth=30, bootstrap_depth=16)
+        Plan(16, 7, 4, (32, 16), 1024, 3, refresh="bootstrap", max_depth=30, bootstrap_depth=16, refresh_every=2)
+    # 4 levels after a bootstrap: not even one layer's forward pass and a pack
+    with pytest.raises(ValueError, match=r"does not fit between bootstraps even with its live matrices "
+                                         r"bootstrapped after every layer: a bootstrap leaves 4 of 20 levels"):
+        Plan(16, 7, 4, (32, 16), 1024, 3, refresh="bootstrap", max_depth=20, bootstrap_depth=16)
+
+
+@pytest.mark.parametrize("n, f, K, hidden, ring, backend, first, later", [
+    # one data ciphertext, rows of two periods: the live pieces need several ciphertexts
+    (16, 7, 4, (32, 16), 4096, {"max_depth": 14, "bootstrap_depth": 5, "bootstrap_slots": 1024},
+     (("backward", 2),), (("forward", 1), ("backward", 2))),
+    # 10 data ciphertexts, the period is the whole ciphertext: a refresh after every layer's forward
+    (37, 5, 3, (6, 5), 512, {"max_depth": 12, "bootstrap_depth": 4},
+     (("forward", 2),), (("forward", 0), ("forward", 1), ("backward", 2))),
+], ids=["two-periods", "ten-cts"])
+def test_bootstrap_inside_the_iteration_equals_reference(n, f, K, hidden, ring, backend, first, later) -> None:
+    """When a bootstrap leaves fewer levels than an iteration needs, the live matrices are
+    bootstrapped inside it, at the points the plan's level arithmetic places; the program stays
+    exact and its counts are the plan's."""
+    X, y = _problem(n, f, K)
+    he = PlaintextBackend(ring_dim=ring, **backend)
+    workload, session = _session(X, y, K, hidden, ring, 3, backend=he, refresh="bootstrap", state_bound=2.0)
+    plan = session.plan
+    assert plan.inner and plan.depth == backend["max_depth"] and plan.refreshes == (1, 2)
+    assert (plan.inner_refreshes(True), plan.inner_refreshes(False)) == (first, later)
+    for rec, step in zip(session, train_reference(X, y, K, 3, NNParams(hidden=hidden))):
+        _assert_equal(rec.weights, step.Ws, f"iteration {rec.iteration}")
+        planned = plan.expected_ops_per_iteration(rec.iteration in plan.refreshes, first=rec.iteration == 1)
+        assert _counts(rec.ops, planned) == planned, rec.iteration
+        assert planned["bootstrap"] > (rec.iteration in plan.refreshes)
+
+
+def test_live_scales_keep_every_bootstrap_input_within_half() -> None:
+    """The client's public powers of two: each live matrix times its scale stays within 1/2 and
+    above 1/4 at its peak (no precision given away), small deltas scaled up."""
+    X, y = _problem(37, 5, 3)
+    plan = Plan(37, 5, 3, (6, 5), 256, 3, refresh="bootstrap", max_depth=12, bootstrap_depth=4)
+    scales = live_scales(X, y, plan, NNParams(hidden=(6, 5)))
+    peaks = {}
+    for step in train_reference(X, y, 3, 3, NNParams(hidden=(6, 5))):
+        for k, v in step.live_max_abs.items():
+            peaks[k] = max(peaks.get(k, 0.0), v)
+    assert set(scales) == {"A1", "A2", "S0", "S1", "D0", "D1", "D2"}
+    for k, scale in scales.items():
+        assert 0.25 < peaks[k] * scale <= 0.5 and math.log2(scale).is_integer(), (k, scale)
+    assert scales["D2"] > 1  # the output deltas are ~1/n
 
 
 def test_row_too_wide_is_refused() -> None:
@@ -153,6 +201,17 @@ def test_paper_shape_plan() -> None:
     assert boot.depth == 16 + 3 + 14
     assert boot.expected_ops_per_iteration(refreshed=True) == {
         "ct_mult": 336, "pt_mult": 144, "scalar_mult": 6, "rotation": 657 + 1 + 64 * 5, "bootstrap": 1}
+    # 128-bit: 25 levels, a bootstrap leaves 9: nn.md's three bootstraps per iteration, the live
+    # matrices after the second layer's forward pass and after the output layer's backward pass
+    secure = Plan(128, 400, 10, (32, 16), 32768, 3, refresh="bootstrap", max_depth=25, bootstrap_depth=16,
+                  bootstrap_slots=16384)
+    assert secure.inner and secure.depth == 25 and secure.refreshes == (1, 2)
+    assert secure.inner_refreshes(True) == ()  # the upload's 24 levels hold the first iteration
+    assert secure.inner_refreshes(False) == (("forward", 1), ("backward", 2))
+    # A1 | A2 | S0 | S1 of both data ciphertexts and both periods, at offsets of 16: one ciphertext
+    [group] = secure.live_groups(("forward", 1))
+    assert len(group) == 16 and all(o % 16 == 0 for *_, o in group)
+    assert secure.expected_ops_per_iteration(refreshed=True)["bootstrap"] == 3
 
 
 def test_paper_shape_runs_on_plaintext() -> None:

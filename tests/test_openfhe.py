@@ -177,6 +177,8 @@ def test_two_client_server_runs_in_one_process():
     ({"security": "HEStd_80"}, "security: 'HEStd_80' is not allowed; allowed values: 128, 192, 256, none"),
     ({"colour": "blue"}, "colour: unknown key"),
     ({"ring_dim": 4096, "security": 128}, "cannot hold a single"),
+    ({"bootstrap_iterations": 2}, "bootstrap_iterations 2 needs bootstrap_precision"),
+    ({"bootstrap_iterations": 3}, "bootstrap_iterations: 3 is not allowed; allowed values: 1, 2"),
 ])
 def test_bad_parameters_refused_in_init(params, reason):
     with pytest.raises(ParameterError, match=reason):
@@ -241,3 +243,21 @@ def test_threads_do_not_change_results():
         assert he.describe().workers == threads
     want = np.roll(x * y * y, -3)
     assert np.abs(outs[0] - want).max() < TOL and np.abs(outs[0] - outs[1]).max() < TOL
+
+
+def test_meta_bootstrapping_takes_one_level_more_and_keeps_the_values():
+    """bootstrap_iterations 2 (OpenFHE's iterative bootstrap): its output sits one level lower
+    than a single bootstrap's and still holds the values."""
+    single = OpenFHEBackend(**SMALL)
+    meta = OpenFHEBackend(**{**SMALL, "bootstrap_iterations": 2, "bootstrap_precision": 10})
+    assert meta.bootstrap_depth() == single.bootstrap_depth() + 1
+    total = meta.bootstrap_depth() + 2
+    meta.keygen(total, [], bootstrap=True)
+    server = OpenFHEBackend.server_from_bytes(meta.public_bytes(), total, [], bootstrap=True, **meta.params)
+    x = np.random.default_rng(3).uniform(-0.5, 0.5, meta.slots)
+    ct = server.deserialize(meta.serialize(meta.encrypt(x)), 0)
+    for _ in range(total - 1):
+        ct = server.mul_scalar(ct, 1.0)
+    out = server.bootstrap(ct)
+    assert out.level == meta.bootstrap_depth()
+    assert _err(meta, meta.deserialize(server.serialize(out), out.level), x) < 1e-4

@@ -33,10 +33,20 @@ a power of two, ``R = slots // w`` rows. Layers ``l = 0 .. L-1`` (L = hidden lay
 Levels on the critical path of an iteration (weights at level r): Z1 r+1, A1 r+3, ..., D_L at
 r + 3L, each hidden layer's backprop two more (``D W``, ``* sigma'``), the first layer's gradient
 one: ``5L - 1`` = 14 for two hidden layers. The updated W_1 is at r + 14 (W_2, W_3 lower).
+
+When a bootstrap leaves fewer levels than an iteration needs (ring 65536 at 128-bit: 16 of 25
+consumed), the live matrices are bootstrapped inside the iteration too, at the latest of the
+points after a layer's forward or backward pass that the level arithmetic allows
+(:meth:`Plan.inner_refreshes`, the same arithmetic as the server's step): their pieces (a
+ciphertext's rows of one bootstrap period, its valid columns) go side by side into as few
+ciphertexts as the row width holds, repeated in every period, each piece times a public power of
+two the client picks from the exact reference (|values| <= 1/2); after the bootstrap a mask and a
+rotation put every piece back (one level).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -212,6 +222,134 @@ class Plan(RowGrid, RefreshParams):
         """3 per layer forward, 2 per hidden layer backward (D W, * sigma'), 1 for G_1."""
         return 5 * self.n_layers - 1
 
+    @cached_property
+    def inner(self) -> bool:
+        """Whether live matrices are bootstrapped inside an iteration: a bootstrap leaves too few
+        levels for a whole iteration between two bootstraps of the weights."""
+        return (self.refresh == "bootstrap" and self.refresh_every in (None, 1)
+                and self.bootstrap_depth + 3 + self.LEVELS_PER_ITERATION > self.max_depth)
+
+    @cached_property
+    def depth(self) -> int:
+        if not self.inner:
+            return RefreshParams.depth.func(self)
+        return self.max_depth
+
+    @cached_property
+    def refreshes(self) -> tuple[int, ...]:
+        if not self.inner:
+            return RefreshParams.refreshes.func(self)
+        for first in (True, False):
+            self.inner_refreshes(first)  # raises when an iteration cannot fit
+        return tuple(range(1, self.iterations))
+
+    @cached_property
+    def points(self) -> tuple[tuple[str, int], ...]:
+        """Where the live matrices may be refreshed, in program order: after layer l's forward
+        pass, after layer l's backward pass (which leaves the delta of layer l - 1)."""
+        L = self.n_layers
+        return (*(("forward", l) for l in range(L)), *(("backward", l) for l in range(L - 1, 0, -1)))
+
+    def live_at(self, point: tuple[str, int]) -> tuple[tuple[str, int], ...]:
+        """The sample-indexed matrices still needed at ``point``: ("A", k) the input of layer k
+        (k >= 1; A_0 = the data never needs a refresh), ("S", k) sigma'(Z_k) of hidden layer k,
+        ("D", l) the delta at layer l's output."""
+        kind, l = point
+        if kind == "forward":
+            last = l == self.n_layers - 1
+            return (*(("A", k) for k in range(1, l + 1 + (not last))),
+                    *(("S", k) for k in range(min(l + 1, self.n_layers - 1))),
+                    *((("D", l),) if last else ()))
+        return (("D", l - 1), *(("A", k) for k in range(1, l)), *(("S", k) for k in range(l - 1)))
+
+    def live_width(self, key: tuple[str, int]) -> int:
+        """Columns of a live matrix: an input carries its bias column."""
+        kind, k = key
+        return self.outs[k - 1] + 1 if kind == "A" else self.outs[k]
+
+    def _pack_levels(self, r: int, points: Sequence[tuple[str, int]]) -> list[int]:
+        """The level every bootstrap input of an iteration reaches (each point's pack, then the
+        weights' pack), from the weights at level r, refreshing the live matrices at ``points``:
+        the level arithmetic of Server.step (a product is one past its deeper operand, an
+        activation two past Z, a refreshed matrix one past the bootstrap's output)."""
+        L, fresh, w, lv, out = self.n_layers, self.bootstrap_depth + 1, [r] * self.n_layers, {}, []
+
+        def refresh(point: tuple[str, int]) -> None:
+            if point in points:
+                keys = self.live_at(point)
+                out.append(max(lv[k] for k in keys) + 1)
+                lv.update({k: fresh for k in keys})
+
+        lv[("A", 0)] = 0  # the data
+        for l in range(L):
+            z = max(lv[("A", l)], w[l]) + 1
+            lv[("D", l) if l == L - 1 else ("A", l + 1)] = z + 2
+            if l < L - 1:
+                lv[("S", l)] = z + 2
+            refresh(("forward", l))
+        for l in range(L - 1, -1, -1):
+            d, scaled = lv[("D", l)], lv[("A", l)] + 1
+            if l:
+                lv[("D", l - 1)] = max(max(d, w[l]) + 1, lv[("S", l - 1)]) + 1
+            w[l] = max(w[l], max(d, scaled) + 1)
+            if l:
+                refresh(("backward", l))
+        return [*out, max(w) + 1]
+
+    def inner_refreshes(self, first: bool) -> tuple[tuple[str, int], ...]:
+        """The points of an iteration (the first, from the upload, or a later one, from a
+        bootstrap) where the live matrices are bootstrapped: each at the latest point that
+        leaves the rest of the iteration feasible; every bootstrap input keeps one level."""
+        if not self.inner:
+            return ()
+        r = self.start_level if first else self.restart_level
+        fits = lambda points: max(self._pack_levels(r, points)) <= self.depth - 1  # noqa: E731
+        chosen: list[tuple[str, int]] = []
+        for i, point in enumerate(self.points):
+            if not fits((*chosen, *self.points[i + 1:])):
+                chosen.append(point)
+        if not fits(chosen):
+            raise ValueError(
+                f"an iteration{self.subject} does not fit between bootstraps even with its live "
+                f"matrices bootstrapped after every layer: a bootstrap leaves {self.max_depth - self.bootstrap_depth} "
+                f"of {self.max_depth} levels; use a larger modulus budget or refresh: client")
+        return tuple(chosen)
+
+    def live_groups(self, point: tuple[str, int]) -> list[list[tuple[tuple[str, int], int, int, int]]]:
+        """The bootstrapped ciphertexts of ``point``: each a list of pieces (matrix, data
+        ciphertext b, period h of its rows, column offset), side by side in the row width, at
+        offsets aligned to the largest power of two that needs no more ciphertexts (aligned
+        offsets move with few rotation keys, and with the folds' keys when they are composed)."""
+        fewest = len(self._groups(point, 1))
+        align = next(a for a in (self.cols >> k for k in range(_log2(self.cols) + 1))
+                     if len(self._groups(point, a)) == fewest)
+        return self._groups(point, align)
+
+    def _groups(self, point: tuple[str, int], align: int) -> list[list[tuple[tuple[str, int], int, int, int]]]:
+        groups: list[list] = []
+        used: list[int] = []
+        for key in self.live_at(point):
+            width = -(-self.live_width(key) // align) * align
+            for b in range(self.n_data_cts):
+                for h in range(self.rows // self.period_rows):
+                    g = next((g for g, u in enumerate(used) if u + width <= self.cols), None)
+                    if g is None:
+                        groups.append([])
+                        used.append(0)
+                        g = len(groups) - 1
+                    groups[g].append((key, b, h, used[g]))
+                    used[g] += width
+        return groups
+
+    @cached_property
+    def _inner_groups(self) -> list[list[tuple[tuple[str, int], int, int, int]]]:
+        return [g for first in (True, False) for p in self.inner_refreshes(first) for g in self.live_groups(p)]
+
+    @cached_property
+    def period_steps(self) -> list[int]:
+        """Whole-period rotations repeating a ciphertext's first period over all of it."""
+        return [self.period << k for k in range(_log2(self.rows // self.period_rows))]
+
     def fold_steps(self, l: int) -> list[int]:
         """Left rotations summing layer l's windows into columns 0..p-1."""
         return [self.ps[l] << k for k in range(_log2(self.windows[l]))]
@@ -229,6 +367,8 @@ class Plan(RowGrid, RefreshParams):
         for l in range(self.n_layers):
             steps |= set(self.fold_steps(l)) | set(self.spread_steps(l))
         steps |= {-o for o in self.offsets} | ({o for o in self.offsets} if self.expands else set())
+        if self._inner_groups:
+            steps |= set(self.period_steps) | {o * sign for g in self._inner_groups for *_, o in g for sign in (1, -1)}
         return sorted({self.normalize(s) for s in steps} - {0})
 
     def layout(self) -> dict[str, int]:
@@ -237,10 +377,11 @@ class Plan(RowGrid, RefreshParams):
                 "state_rows": 1 + max(r for r, _ in self.placement.values()),
                 "diagonals": sum(self.ps)}
 
-    def expected_ops_per_iteration(self, refreshed: bool = False) -> dict[str, int]:
+    def expected_ops_per_iteration(self, refreshed: bool = False, first: bool = False) -> dict[str, int]:
         """Operation counts of one iteration (step, then the pack for the client's download or
-        the refresh; ``refreshed``: with the refresh's bootstrap and re-expansion), from the
-        schedule alone."""
+        the refresh; ``refreshed``: with the refresh's bootstrap and re-expansion; ``first``: the
+        first iteration, whose inner refreshes may differ), from the schedule alone, with a key per
+        rotation step."""
         B, L, R = self.n_data_cts, self.n_layers, self.rows
         P = sum(self.ps)
         hidden_ps = sum(self.ps[1:])
@@ -254,6 +395,12 @@ class Plan(RowGrid, RefreshParams):
         if refreshed and self.expands:
             out["pt_mult"] += P
             out["rotation"] += moved + P * _log2(self.period_rows)
+        for point in self.inner_refreshes(first):
+            for group in self.live_groups(point):
+                shifted = sum(1 for *_, o in group if o)
+                out["pt_mult"] += 2 * len(group)
+                out["rotation"] += 2 * shifted + len(self.period_steps)
+                out["bootstrap"] += 1
         return out
 
     def expected_setup_ops(self) -> dict[str, int]:
@@ -281,6 +428,12 @@ class Plan(RowGrid, RefreshParams):
         """1 in column out_l (the bias input of layer l + 1) of the first ``valid`` rows."""
         g = self._grid()
         g[:valid, self.outs[l]] = 1.0
+        return g.ravel()
+
+    def piece_mask(self, key: tuple[str, int], h: int, offset: int, value: float) -> np.ndarray:
+        """``value`` over a live matrix's columns, from ``offset``, in the rows of period h."""
+        g = self._grid()
+        g[h * self.period_rows:(h + 1) * self.period_rows, offset:offset + self.live_width(key)] = value
         return g.ravel()
 
     def strip_mask(self, l: int, row: int, value: float = 1.0) -> np.ndarray:

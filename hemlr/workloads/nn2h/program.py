@@ -8,6 +8,7 @@ weights travel back packed in one ciphertext (the same C a refresh sends or boot
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from hemlr.workloads.mlr.reference import SIG3_A, SIG3_B
 
 from . import plan as packing
 from .plan import Plan
-from .reference import NNParams, init_weights, standardize, standardizer
+from .reference import NNParams, init_weights, standardize, standardizer, train_reference
 
 #: the upload's parts, in the order the client sends them
 UPLOAD_NAMES = ("X", "Y", "W0")
@@ -59,6 +60,8 @@ class Client:
         up = Upload()
         for name in UPLOAD_NAMES:
             up.cts[name] = [self.he.serialize(self.he.encrypt(v)) for v in vectors[name]]
+        if plan.inner:
+            up.meta["live_scales"] = live_scales(X, y, plan, self.params)
         return up
 
     def _weights(self, Ws: Sequence[np.ndarray]) -> NNWeights:
@@ -81,6 +84,18 @@ class Client:
         return [self.he.serialize(self.he.encrypt(v)) for v in vectors]
 
 
+def live_scales(X: np.ndarray, y: np.ndarray, plan: Plan, params: NNParams) -> dict[str, float]:
+    """The public powers of two the matrices bootstrapped inside an iteration are multiplied by
+    before it (and divided by after): from the exact reference the client runs on its own data,
+    each keeps its matrix within 1/2 at every iteration (a bootstrap takes |values| < 1, and its
+    error is absolute: small deltas are scaled up)."""
+    peaks: dict[str, float] = {}
+    for step in train_reference(X, y, plan.K, plan.iterations, params):
+        for k, v in step.live_max_abs.items():
+            peaks[k] = max(peaks.get(k, 0.0), v)
+    return {k: 2.0 ** math.floor(math.log2(0.5 / v)) if v > 0 else 1.0 for k, v in peaks.items()}
+
+
 class Server:
     """Runs the iterations on ciphertexts deserialized from the client's bytes."""
 
@@ -93,6 +108,7 @@ class Server:
         # D_L = (P - Y) / n: Y / n once (off the critical path, which starts at the weights)
         self.Yn = [he.mul_scalar(y, 1.0 / plan.n) for y in cts["Y"]]
         self._masks: dict[tuple, np.ndarray] = {}
+        self.scales = {(k[0], int(k[1:])): v for k, v in upload.meta.get("live_scales", {}).items()}
         self.load_state(cts["W0"], 1.0)
         self.t = 0
 
@@ -108,6 +124,8 @@ class Server:
                 l, valid, c = key
                 m = plan.act_mask(l, valid, 0.5 * c)
                 self._masks[k] = m if l == plan.n_layers - 1 else m + plan.bias_mask(l, valid)
+            elif kind == "piece":
+                self._masks[k] = plan.piece_mask(*key)
             else:
                 l, row, value = key
                 self._masks[k] = plan.strip_mask(l, row, value)
@@ -160,6 +178,24 @@ class Server:
         C = self.pack_state(1.0)
         return [self.he.serialize(C)], C.level
 
+    def _refresh_live(self, live: dict[tuple[str, int], list[Ciphertext]], point: tuple[str, int],
+                      points: Sequence[tuple[str, int]]) -> None:
+        """Bootstrap the live matrices of ``point`` when the plan refreshes there: their pieces
+        scaled into one ciphertext per group, repeated in every period, bootstrapped, put back."""
+        if point not in points:
+            return
+        he, plan = self.he, self.plan
+        fresh: dict[tuple[str, int], list[Ciphertext | None]] = {}
+        for group in plan.live_groups(point):
+            parts = [he.rotate(he.mul_plain(live[key][b], self._mask("piece", key, h, 0, self.scales[key])), -o)
+                     for key, b, h, o in group]
+            out = he.bootstrap(self._tree(he.add_many(parts), plan.period_steps))
+            for key, b, h, o in group:
+                piece = he.rotate(he.mul_plain(out, self._mask("piece", key, h, o, 1 / self.scales[key])), o)
+                got = fresh.setdefault(key, [None] * plan.n_data_cts)
+                got[b] = piece if got[b] is None else he.add(got[b], piece)
+        live.update(fresh)
+
     # ------------------------------------------------------------------ iteration
     def _linear(self, l: int, A: Ciphertext) -> Ciphertext:
         """Z = A W_l^T of one data ciphertext, Z[:, o] in column o < p_l (one level)."""
@@ -192,18 +228,21 @@ class Server:
         self.t += 1
         gain = params.gain(self.t)
         B, L = plan.n_data_cts, plan.n_layers
-        # forward: inputs[l] = A_{l-1} (A_0 = Z0), slopes[l] = sigma'(Z_l) of hidden layers
-        inputs: list[list[Ciphertext]] = [self.X]
-        slopes: list[list[Ciphertext]] = []
+        points = plan.inner_refreshes(self.t == 1)
+        # the plan's keys: ("A", k) the input of layer k (A_0 = Z0), ("S", k) sigma'(Z_k) of
+        # hidden layer k, ("D", l) the delta at layer l's output
+        live: dict[tuple[str, int], list[Ciphertext]] = {("A", 0): self.X}
         for l in range(L):
-            Zs = he.parallel_map(lambda b, l=l: self._linear(l, inputs[l][b]), range(B))
+            Zs = he.parallel_map(lambda b, l=l: self._linear(l, live[("A", l)][b]), range(B))
             outs = [self._activation(l, b, Z) for b, Z in enumerate(Zs)]
-            inputs.append([a for a, _ in outs])
-            slopes.append([s for _, s in outs])
-        D = inputs.pop()  # the output layer's "activation" is D_L = (P - Y) / n
-        # backward: D = D_l, from the output layer down
+            if l == L - 1:  # the output layer's "activation" is D_L = (P - Y) / n
+                live[("D", l)] = [a for a, _ in outs]
+            else:
+                live[("A", l + 1)], live[("S", l)] = [a for a, _ in outs], [s for _, s in outs]
+            self._refresh_live(live, ("forward", l), points)
+        # backward, from the output layer down
         for l in range(L - 1, -1, -1):
-            p = plan.ps[l]
+            D, p = live.pop(("D", l)), plan.ps[l]
             shifted = []  # shifted[b][s]: column c holds D[:, (c + s) mod p]
             for d in D:
                 x = self._tree(d, plan.spread_steps(l))
@@ -212,19 +251,21 @@ class Server:
                     x = he.rotate(x, 1)
                     chain.append(x)
                 shifted.append(chain)
-            scaled = [he.mul_scalar(a, -params.rates[l] * gain) for a in inputs[l]]
+            scaled = [he.mul_scalar(a, -params.rates[l] * gain) for a in live[("A", l)]]
             Wd = self.Wd[l]
             if l:
-                slope = slopes[l - 1]
+                slope = live[("S", l - 1)]
 
                 def backprop(b: int) -> Ciphertext:
                     E = he.add_many([he.mul(shifted[b][s], Wd[s]) for s in range(p)])
                     return he.mul(E, slope[b])
 
-                D = he.parallel_map(backprop, range(B))
+                live[("D", l - 1)] = he.parallel_map(backprop, range(B))
 
             def update(s: int) -> Ciphertext:
                 Q = he.add_many([he.mul(shifted[b][s], scaled[b]) for b in range(B)])
                 return he.add(Wd[s], self._tree(Q, plan.rowsum_steps))
 
             self.Wd[l] = he.parallel_map(update, range(p))
+            if l:
+                self._refresh_live(live, ("backward", l), points)

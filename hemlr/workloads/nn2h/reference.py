@@ -93,22 +93,27 @@ def forward(Ws: Sequence[np.ndarray], Z0: np.ndarray) -> tuple[list[np.ndarray],
 
 
 def gradients(Ws: Sequence[np.ndarray], Z0: np.ndarray,
-              Y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+              Y: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray], dict[str, np.ndarray]]:
     """(Gs, Zs): the exact gradients [G1, G2, G3] of J = (1/n) sum l(z3, y), l' = sigma(z3) - y.
 
     D3 = (P - Y) / n; D_l = (D_{l+1} W_{l+1} without its bias column) * sigma'(Z_l);
-    G_l = D_l^T A_{l-1} with A_0 = Z0. Not autograd of BCE(sigma(z3), y), which would carry an
+    G_l = D_l^T A_{l-1} with A_0 = Z0; with every matrix the encrypted program may bootstrap
+    inside the iteration, by hemlr.workloads.nn2h.plan's keys: "A1".. (the inputs of layers
+    1..), "S0".. (sigma'(Z) of the hidden layers), "D0".. (the deltas). Not autograd of BCE(sigma(z3), y), which would carry an
     extra sigma' / (sigma (1 - sigma)) (nn.md).
     """
     Zs, As = forward(Ws, Z0)
     inputs = [Z0, *As[:-1]]
+    live = {**{f"A{k}": A for k, A in enumerate(inputs) if k},
+            **{f"S{k}": sig3_prime(Z) for k, Z in enumerate(Zs[:-1])}}
     D = (As[-1] - Y) / Z0.shape[0]
     Gs = []
     for l in reversed(range(len(Ws))):
+        live[f"D{l}"] = D
         Gs.append(D.T @ inputs[l])
         if l:
             D = (D @ Ws[l][:, :-1]) * sig3_prime(Zs[l - 1])
-    return Gs[::-1], Zs
+    return Gs[::-1], Zs, live
 
 
 @dataclass
@@ -119,6 +124,8 @@ class NNStep:
     Gs: list[np.ndarray]
     #: [Z1, Z2, Z3] of this iteration's forward pass (before the update)
     Zs: list[np.ndarray]
+    #: max |value| of each matrix the program may bootstrap inside the iteration (gradients' keys)
+    live_max_abs: dict[str, float]
 
     @property
     def weights(self) -> list[np.ndarray]:
@@ -154,10 +161,10 @@ def train_reference(X: np.ndarray, y: np.ndarray, n_classes: int, iterations: in
     Ws = init_weights(X.shape[1], n_classes, params.hidden, params.seed)
     steps = []
     for t in range(1, iterations + 1):
-        Gs, Zs = gradients(Ws, Z0, Y)
+        Gs, Zs, live = gradients(Ws, Z0, Y)
         g = params.gain(t)
         Ws = [W - eta * g * G for W, G, eta in zip(Ws, Gs, params.rates)]
-        steps.append(NNStep(Ws, Gs, Zs))
+        steps.append(NNStep(Ws, Gs, Zs, {k: float(np.abs(M).max()) for k, M in live.items()}))
     return steps
 
 
