@@ -38,12 +38,14 @@ def run_depth(workload: Workload, backend: CKKSBackend, iterations: int, refresh
 
 
 def plaintext_twin(backend: CKKSBackend) -> PlaintextBackend:
-    """The plaintext backend that plans and counts like ``backend``: its slots, depth bound and
-    bootstrap (level left, slot period)."""
+    """The plaintext backend that plans and counts like ``backend``: its slots, depth bound,
+    bootstrap (level left, slot period) and rotation keys (composed rotations count each key
+    switch)."""
     # a backend that cannot bootstrap plans with bootstrap depth 0
     bootstrap = {"bootstrap_depth": 0} if backend.bootstrap_depth() is None else {
         "bootstrap_depth": backend.bootstrap_depth(), "bootstrap_slots": backend.bootstrap_slots()}
-    return PlaintextBackend(ring_dim=2 * backend.slots, max_depth=backend.max_depth(), **bootstrap)
+    return PlaintextBackend(ring_dim=2 * backend.slots, max_depth=backend.max_depth(),
+                            rotation_keys=backend.params["rotation_keys"], **bootstrap)
 
 
 def predict_job(workload: Workload, backend: CKKSBackend, table: pd.DataFrame, n: int, n_features: int,

@@ -193,9 +193,10 @@ def test_predictions_of_a_job_come_from_the_same_trainer_on_the_plaintext_twin()
                     refresh_every=4)
 
 
-@pytest.mark.parametrize("library", ["openfhe", "tenseal"])
-def test_the_plaintext_twin_counts_like_the_library(library: str) -> None:
-    he = make_factory(library)()
+@pytest.mark.parametrize("library, keys", [("openfhe", "per_step"), ("tenseal", "per_step"),
+                                           ("openfhe", "power_of_two")])
+def test_the_plaintext_twin_counts_like_the_library(library: str, keys: str) -> None:
+    he = type(make_factory(library)())(**{**make_factory(library)().params, "rotation_keys": keys})
     twin = plaintext_twin(he)
     assert (twin.slots, twin.max_depth()) == (he.slots, he.max_depth())
     mlr = make_workload()

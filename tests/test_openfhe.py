@@ -261,3 +261,26 @@ def test_meta_bootstrapping_takes_one_level_more_and_keeps_the_values():
     out = server.bootstrap(ct)
     assert out.level == meta.bootstrap_depth()
     assert _err(meta, meta.deserialize(server.serialize(out), out.level), x) < 1e-4
+
+
+def test_network_bootstraps_inside_the_iteration(monkeypatch):
+    """nn2h when a bootstrap leaves fewer levels than an iteration needs (the bound pinned at 22
+    levels, INSECURE ring 1024, [2, 2]: 8 left): the second iteration bootstraps its live
+    matrices on the real library too, and stays within the tolerance of the exact reference."""
+    from hemlr.session import EncryptedSession
+    from hemlr.workloads.nn2h.reference import NNParams, train_reference
+    from hemlr.workloads.nn2h.workload import TwoHiddenLayerNN
+
+    rng = np.random.default_rng(1)
+    y = rng.permutation(np.arange(20) % 3)
+    X = np.abs(rng.normal(size=(20, 5))) + 0.5 * (np.arange(5) % 3 == y[:, None])
+    he = OpenFHEBackend(**SMALL)
+    monkeypatch.setattr(he, "max_depth", lambda: 22)
+    session = EncryptedSession(TwoHiddenLayerNN(hidden=[6, 5]), he, X, y, 3, 2, refresh="bootstrap", state_bound=2.0)
+    plan = session.plan
+    assert plan.inner and plan.depth == 22 and not plan.inner_refreshes(True) and plan.inner_refreshes(False)
+    first, second = list(session)
+    assert first.ops["bootstrap"] == 1 and second.ops["bootstrap"] > 0
+    want = train_reference(X, y, 3, 2, NNParams(hidden=(6, 5)))[-1].Ws
+    for got, W in zip(second.weights.Ws, want):
+        assert np.abs(got - W).max() / np.abs(W).max() < 1e-3
