@@ -212,6 +212,11 @@ def test_paper_shape_plan() -> None:
     [group] = secure.live_groups(("forward", 1))
     assert len(group) == 16 and all(o % 16 == 0 for *_, o in group)
     assert secure.expected_ops_per_iteration(refreshed=True)["bootstrap"] == 3
+    # 23 levels (4 digits, make nn): after every forward pass and the middle layer's backward pass
+    lean = Plan(128, 400, 10, (32, 16), 32768, 3, refresh="bootstrap", max_depth=23, bootstrap_depth=16,
+                bootstrap_slots=16384)
+    assert lean.inner_refreshes(False) == (("forward", 0), ("forward", 1), ("forward", 2), ("backward", 1))
+    assert lean.expected_ops_per_iteration(refreshed=True)["bootstrap"] == 5
 
 
 def test_paper_shape_runs_on_plaintext() -> None:
