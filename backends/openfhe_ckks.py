@@ -343,6 +343,14 @@ class OpenFHEBackend(CKKSBackend):
     def _setup_bootstrap(self, cc: Any) -> None:
         """The bootstrap's public precomputations (not serialized: each side makes them)."""
         cc.EvalBootstrapSetup(list(self.params["bootstrap_level_budget"]), [0, 0], self.bootstrap_slots())
+        # OpenFHE's 64-bit bootstrap throws at its first call (after minutes of key generation)
+        # when the first prime exceeds the scale by more than the setup's correction factor.
+        gap, factor = self.first_mod_bits - self.scale_bits, cc.GetCKKSBootCorrectionFactor()
+        if gap > factor:
+            raise ParameterError(
+                f"openfhe: first_mod_bits - scale_bits = {gap} exceeds the bootstrap's correction "
+                f"factor {factor} at ring {self.ring_dim} and {self.bootstrap_slots()} slots; use "
+                f"first_mod_bits <= {self.scale_bits + factor}")
 
     # ---------------------------------------------------------------- bootstrapping
     def bootstrap_depth(self) -> int:
