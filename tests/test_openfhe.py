@@ -284,3 +284,12 @@ def test_network_bootstraps_inside_the_iteration(monkeypatch):
     want = train_reference(X, y, 3, 2, NNParams(hidden=(6, 5)))[-1].Ws
     for got, W in zip(second.weights.Ws, want):
         assert np.abs(got - W).max() / np.abs(W).max() < 1e-3
+
+
+def test_a_first_prime_too_far_above_the_scale_is_refused_before_the_bootstrapping_keys():
+    """OpenFHE's bootstrap throws at its first call when first_mod_bits - scale_bits exceeds the
+    setup's correction factor; the adapter refuses it at key generation, naming the bound."""
+    he = OpenFHEBackend(**{**SMALL, "first_mod_bits": 60, "scale_bits": 40})
+    with pytest.raises(ParameterError, match=r"first_mod_bits - scale_bits = 20 exceeds the bootstrap's "
+                                             r"correction factor 12 .* use first_mod_bits <= 52"):
+        he.keygen(he.bootstrap_depth() + 2, [1], bootstrap=True)
