@@ -34,6 +34,10 @@ LEGACY_WORKLOAD = "mlr"
 #: a workload's parameters (the results' workload_params) in rows written before it had any:
 #: the values that reproduce what it did then
 LEGACY_WORKLOAD_PARAMS = {"mlr": "layout=paper"}
+#: backend parameters added since runs were first recorded, with the value that reproduces what
+#: runs did before them: a row's params (key=value, ...) without one reads as that value (a
+#: library without the parameter reads so on both sides of a comparison alike)
+LEGACY_BACKEND_PARAMS = {"rotation_keys": "per_step"}
 
 #: the row's server operations by kind, level and width (backends.ops.LevelKey), as JSON (ops_json)
 OPS_BY_LEVEL = "ops_by_level"

@@ -94,10 +94,23 @@ def read_results(path: Pathish) -> pd.DataFrame:
     if "workload_params" in df and "workload_kind" in df:  # a run from before a workload had parameters
         legacy = df["workload_params"].fillna("").eq("") & df["workload_kind"].isin(list(col.LEGACY_WORKLOAD_PARAMS))
         df.loc[legacy, "workload_params"] = df.loc[legacy, "workload_kind"].map(col.LEGACY_WORKLOAD_PARAMS)
+    if "params" in df:
+        df["params"] = df["params"].map(_with_legacy_params)
     missing = [c for c in (*col.JOB, "iteration") if c not in df]
     if missing:
         raise ValueError(f"{path}: not a results table of hemlr (no column {', '.join(missing)})")
     return df
+
+
+def _with_legacy_params(params: object) -> object:
+    """A row's ``key=value, ...`` with the parameters added since it was written
+    (columns.LEGACY_BACKEND_PARAMS), in the sorted order the runs write."""
+    if not isinstance(params, str):
+        return params
+    items = [p for p in re.split(r", (?=\w+=)", params) if p]  # values may hold ", " (lists)
+    have = {p.split("=", 1)[0] for p in items}
+    items += [f"{k}={v}" for k, v in col.LEGACY_BACKEND_PARAMS.items() if k not in have]
+    return ", ".join(sorted(items, key=lambda p: p.split("=", 1)[0]))
 
 
 def median(values: pd.Series) -> float:

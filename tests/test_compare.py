@@ -114,6 +114,24 @@ def test_an_mlr_run_from_before_its_layout_parameter_matches_the_papers_layout(t
     assert names(c.only_b) == [f"mlr-diagonal / {TENSEAL} on digits"] and not c.only_a
 
 
+def test_rows_from_before_a_backend_parameter_read_as_its_old_behaviour(tmp_path):
+    """Rows written before ``rotation_keys`` existed do not name it; read, they are a key per step
+    (what runs did then), so they pair with today's per-step jobs and not with power-of-two ones,
+    list values (", " inside brackets) kept whole."""
+    old = run("old", {TENSEAL: [3.0]}, params="bootstrap_level_budget=[3, 3], ring_dim=65536")
+    new = pd.concat([
+        run("new", {TENSEAL: [3.0]}, params="bootstrap_level_budget=[3, 3], ring_dim=65536, rotation_keys=per_step"),
+        run("new", {f"{TENSEAL}-pow2": [1.0]},
+            params="bootstrap_level_budget=[3, 3], ring_dim=65536, rotation_keys=power_of_two")])
+    old.to_csv(tmp_path / "old.csv", index=False)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    a, b = read_results(tmp_path / "old.csv"), read_results(tmp_path / "new.csv")
+    assert set(a["params"]) == {"bootstrap_level_budget=[3, 3], ring_dim=65536, rotation_keys=per_step"}
+    c = compare(a, b)
+    assert names(c.matched) == [f"mlr / {TENSEAL} on digits"] and not c.only_a
+    assert names(c.only_b) == [f"mlr / {TENSEAL}-pow2 on digits"]
+
+
 def test_provenance_differences_and_load():
     a = run("a", {TENSEAL: [3.0]}, cpu_busy_pct_before=2.0)
     b = run("b", {TENSEAL: [3.0]}, git_commit="def5678", library_version="0.3.17", hostname="other",

@@ -36,6 +36,7 @@ def test_default_config_validates_and_fills_defaults():
     # The adapter's schema fills its own defaults.
     assert cfg["backends"]["plaintext"] == {"library": "plaintext", "ring_dim": 32768, "max_depth": 64,
                                             "bootstrap_depth": 16, "bootstrap_slots": None,
+                                            "rotation_keys": "per_step",
                                             "refresh": "none", "refresh_every": None, "state_bound": 1.0,
                                             "range_check": "refuse"}
     assert DEFAULT["backends"]["plaintext"] == {"library": "plaintext"}  # the input is not modified
@@ -187,7 +188,8 @@ def test_train_jobs_are_the_cross_products_each_once():
     })
     assert train_jobs(cfg) == [("a", "mlr", "p"), ("b", "mlr", "p"), ("a", "mlr", "q")]
     assert backend_params(cfg, "q") == {"library": "plaintext", "ring_dim": 4096, "max_depth": 64,
-                                        "bootstrap_depth": 16, "bootstrap_slots": None}
+                                        "bootstrap_depth": 16, "bootstrap_slots": None,
+                                        "rotation_keys": "per_step"}
     assert (backend_iterations(cfg, "p"), backend_iterations(cfg, "q")) == (2, 5)
 
 

@@ -57,7 +57,7 @@ def test_a_grid_is_the_cross_product_named_like_a_paramspace():
     assert pairs(cfg) == [("d", "p"), *(("d", m) for m in members)]
     assert backend_params(cfg, "t_ring_dim~65536_workers~1") == {
         "library": "tenseal", "ring_dim": 65536, "scale_bits": 50, "workers": 1, "first_mod_bits": 60,
-        "security": 128}
+        "security": 128, "rotation_keys": "per_step"}
     assert cfg["grid_members"]["backends"]["t_ring_dim~32768_workers~2"] == {
         "grid": "t", "values": {"ring_dim": 32768, "workers": 2}}
     assert "p" not in cfg["grid_members"]["backends"] and cfg["grid_members"]["datasets"] == {}

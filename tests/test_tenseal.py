@@ -207,7 +207,7 @@ def test_schema_defaults():
     assert TenSEALBackend.PARAMS_SCHEMA["additionalProperties"] is False
     defaults = {k: v["default"] for k, v in props.items() if "default" in v}
     assert defaults == {"ring_dim": 32768, "scale_bits": 40, "first_mod_bits": 60,
-                        "security": 128, "workers": None}
+                        "security": 128, "workers": None, "rotation_keys": "per_step"}
 
 
 def test_workers_default_to_the_jobs_threads(monkeypatch):
