@@ -103,6 +103,12 @@ class RefreshParams:
         """What a refusal names after "iteration" (e.g. " of the network 400 -> 32 -> 10")."""
         return ""
 
+    @property
+    def bootstrap_cycle_depth(self) -> int:
+        """Levels a bootstrap and one iteration after it need: the bootstrap's, then expand,
+        the iteration's, pack, and one spare for the bootstrap's input."""
+        return self.bootstrap_depth + 3 + self.LEVELS_PER_ITERATION
+
     @cached_property
     def depth(self) -> int:
         """Total multiplicative depth of the keys.
@@ -127,15 +133,17 @@ class RefreshParams:
                     f"refreshes, the parameters hold {self.max_depth}; use a larger ring_dim or a larger "
                     f"modulus budget")
             return self.start_level + lpi * k + 1
-        if self.bootstrap_depth + 3 + lpi > self.max_depth:
+        if self.bootstrap_cycle_depth > self.max_depth:
             raise ValueError(
                 f"a bootstrap leaves {self.max_depth - self.bootstrap_depth} of {self.max_depth} levels; "
-                f"one iteration{self.subject} between bootstraps needs {3 + lpi} (expand, {lpi}, pack, one "
+                f"one iteration{self.subject} between bootstraps needs {self.bootstrap_cycle_depth - self.bootstrap_depth} (expand, {lpi}, pack, one "
                 f"spare for the bootstrap); use a larger ring_dim, a larger modulus budget or refresh: client")
+        if k:
+            return self.bootstrap_cycle_depth + lpi * (k - 1)
         # The most iterations between bootstraps the parameters hold, and no level more (nor
         # more than the run needs): every level costs time in every operation.
-        k = k or (self.max_depth - self.bootstrap_depth - 3) // lpi
-        return min(self.bootstrap_depth + 3 + lpi * k, max(self.bootstrap_depth + 3 + lpi, 2 + lpi * self.iterations))
+        held = (self.max_depth - self.bootstrap_cycle_depth) // lpi
+        return min(self.bootstrap_cycle_depth + lpi * held, max(self.bootstrap_cycle_depth, 2 + lpi * self.iterations))
 
     @cached_property
     def refreshes(self) -> tuple[int, ...]:

@@ -227,7 +227,7 @@ class Plan(RowGrid, RefreshParams):
         """Whether live matrices are bootstrapped inside an iteration: a bootstrap leaves too few
         levels for a whole iteration between two bootstraps of the weights."""
         return (self.refresh == "bootstrap" and self.refresh_every in (None, 1)
-                and self.bootstrap_depth + 3 + self.LEVELS_PER_ITERATION > self.max_depth)
+                and self.bootstrap_cycle_depth > self.max_depth)
 
     @cached_property
     def depth(self) -> int:
